@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Lab benchmark: time a first converge of playbooks/site.yml on new lab hosts, a second
+(no-change) converge, and count the tasks each host runs. Prints a table.
+
+It removes and recreates the lab containers (apt packages come from the lab's cache).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+INVENTORY = ROOT / "inventories" / "lab"
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)"
+    r"\s+skipped=(?P<skipped>\d+)",
+    re.M,
+)
+ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+
+
+def playbook(*args: str) -> tuple[float, str]:
+    start = time.monotonic()
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-i", INVENTORY, *args], capture_output=True, text=True, cwd=ROOT, env=ENV
+    )
+    elapsed = time.monotonic() - start
+    if run.returncode:
+        sys.exit(f"bench: ansible-playbook {' '.join(args)} failed:\n{run.stdout[-3000:]}{run.stderr[-2000:]}")
+    return elapsed, run.stdout
+
+
+def main() -> int:
+    vault = ["--vault-password-file", str(INVENTORY / "vault-password")]
+    playbook("lab/lab.yml", "-e", "lab_state=absent")
+    (ROOT / ".cache" / "facts").mkdir(parents=True, exist_ok=True)
+    for cached in (ROOT / ".cache" / "facts").iterdir():
+        cached.unlink()
+    create, _ = playbook("lab/lab.yml")
+    first, first_out = playbook(*vault, "playbooks/site.yml")
+    second, second_out = playbook(*vault, "playbooks/site.yml")
+
+    first_rows = {m["host"]: m.groupdict() for m in RECAP.finditer(first_out)}
+    second_rows = {m["host"]: m.groupdict() for m in RECAP.finditer(second_out)}
+    print(f"lab create (containers, systemd booted): {create:6.1f} s")
+    print(f"first converge of playbooks/site.yml:    {first:6.1f} s")
+    print(f"second converge (no change):             {second:6.1f} s")
+    print()
+    print(f"{'host':10} {'tasks':>6} {'changed (1st)':>14} {'changed (2nd)':>14} {'skipped':>8}")
+    for host in sorted(second_rows):
+        row = second_rows[host]
+        tasks = int(row["ok"]) + int(row["skipped"])
+        print(
+            f"{host:10} {tasks:>6} {first_rows.get(host, {}).get('changed', '-'):>14} "
+            f"{row['changed']:>14} {row['skipped']:>8}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

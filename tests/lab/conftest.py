@@ -1,0 +1,60 @@
+"""Fixtures for the lab tests: they run after `make lab` against inventories/lab."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+INVENTORY = ROOT / "inventories" / "lab"
+VAULT_PASSWORD_FILE = INVENTORY / "vault-password"
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.M,
+)
+
+
+def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
+    """Run a playbook against the lab; return the process and its recap per host."""
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-i", INVENTORY, "--vault-password-file", VAULT_PASSWORD_FILE, playbook, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )
+    recap = {
+        m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(run.stdout)
+    }
+    return run, recap
+
+
+@pytest.fixture(scope="session")
+def lab_secrets() -> dict[str, str]:
+    out = subprocess.run(
+        [
+            BIN / "ansible-vault",
+            "view",
+            "--vault-password-file",
+            VAULT_PASSWORD_FILE,
+            INVENTORY / "group_vars" / "cache" / "vault.yml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return yaml.safe_load(out)
+
+
+def lab_host(name: str):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", ansible_inventory=str(INVENTORY))
