@@ -19,7 +19,6 @@ SUITES := bookworm trixie
 SCENARIO ?= redis
 ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook
 LAB_INVENTORY := inventories/lab
-LAB_VAULT := --vault-password-file $(LAB_INVENTORY)/vault-password
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -60,7 +59,7 @@ lab-up: venv images
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) lab/lab.yml
 
 lab-converge: venv
-	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) $(LAB_VAULT) playbooks/site.yml
+	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) playbooks/site.yml
 
 lab-summary: venv
 	@$(BIN)/python lab/bin/summary

@@ -26,7 +26,7 @@ RECAP = re.compile(
 def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
     """Run a playbook against the lab; return the process and its recap per host."""
     run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", INVENTORY, "--vault-password-file", VAULT_PASSWORD_FILE, playbook, *args],
+        [BIN / "ansible-playbook", "-i", INVENTORY, playbook, *args],
         capture_output=True,
         text=True,
         check=False,
