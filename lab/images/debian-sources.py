@@ -42,7 +42,9 @@ def read_stanzas() -> list[dict[str, str]]:
         for line in Path(path).read_text().splitlines():
             parts = re.sub(r"\[[^]]*\]", "", line).split()
             if len(parts) >= 4 and parts[0] == "deb":
-                stanzas.append({"Types": "deb", "URIs": parts[1], "Suites": parts[2], "Components": " ".join(parts[3:])})
+                stanzas.append(
+                    {"Types": "deb", "URIs": parts[1], "Suites": parts[2], "Components": " ".join(parts[3:])}
+                )
     return [s for s in stanzas if is_debian(s)]
 
 

@@ -28,7 +28,12 @@ ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE
 def playbook(*args: str) -> tuple[float, str]:
     start = time.monotonic()
     run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", INVENTORY, *args], capture_output=True, text=True, cwd=ROOT, env=ENV
+        [BIN / "ansible-playbook", "-i", INVENTORY, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=ENV,
+        check=False,
     )
     elapsed = time.monotonic() - start
     if run.returncode:

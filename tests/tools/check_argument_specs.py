@@ -34,8 +34,8 @@ def check_role(role: Path) -> list[str]:
         problems.append(f"roles/{name}: `{key}` is in defaults/main.yml but not in meta/argument_specs.yml")
     for key in sorted(set(options) - set(defaults)):
         problems.append(f"roles/{name}: `{key}` is in meta/argument_specs.yml but not in defaults/main.yml")
-    for key, option in sorted(options.items()):
-        option = option or {}
+    for key, raw_option in sorted(options.items()):
+        option = raw_option or {}
         if not option.get("description"):
             problems.append(f"roles/{name}: `{key}` has no description in meta/argument_specs.yml")
         if not option.get("type"):
