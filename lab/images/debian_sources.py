@@ -10,23 +10,23 @@ With --mirror, print only the mirror URI of the main archive (for debootstrap).
 from __future__ import annotations
 
 import argparse
-import glob
 import re
 import sys
 from pathlib import Path
 
 
-def host_codename() -> str:
-    for line in Path("/etc/os-release").read_text().splitlines():
+def host_codename(root: Path = Path("/")) -> str:
+    for line in (root / "etc/os-release").read_text().splitlines():
         if line.startswith("VERSION_CODENAME="):
             return line.split("=", 1)[1].strip().strip('"')
     return ""
 
 
-def read_stanzas() -> list[dict[str, str]]:
+def read_stanzas(root: Path = Path("/")) -> list[dict[str, str]]:
     stanzas: list[dict[str, str]] = []
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for block in re.split(r"\n\s*\n", Path(path).read_text()):
+    apt = root / "etc/apt"
+    for path in sorted(apt.glob("sources.list.d/*.sources")):
+        for block in re.split(r"\n\s*\n", path.read_text()):
             fields: dict[str, str] = {}
             for line in block.splitlines():
                 if line.startswith("#") or ":" not in line:
@@ -36,10 +36,10 @@ def read_stanzas() -> list[dict[str, str]]:
             if fields.get("URIs"):
                 stanzas.append(fields)
     # One-line format, for machines that still use /etc/apt/sources.list.
-    for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
-        if not Path(path).is_file():
+    for path in [apt / "sources.list", *sorted(apt.glob("sources.list.d/*.list"))]:
+        if not path.is_file():
             continue
-        for line in Path(path).read_text().splitlines():
+        for line in path.read_text().splitlines():
             parts = re.sub(r"\[[^]]*\]", "", line).split()
             if len(parts) >= 4 and parts[0] == "deb":
                 stanzas.append(
@@ -54,26 +54,19 @@ def is_debian(stanza: dict[str, str]) -> bool:
     return bool(re.search(r"/debian(-security)?/?$", stanza["URIs"].split()[0]))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("suite")
-    parser.add_argument("--mirror", action="store_true", help="print the main archive URI only")
-    args = parser.parse_args()
+def mirror(stanzas: list[dict[str, str]]) -> str:
+    """The main archive's URI, for debootstrap."""
+    main_archive = [s for s in stanzas if "security" not in s["Suites"]] or stanzas
+    return main_archive[0]["URIs"].split()[0]
 
-    stanzas = read_stanzas()
-    if not stanzas:
-        print("debian-sources: no Debian archive found in this machine's apt sources", file=sys.stderr)
-        return 1
-    codename = host_codename()
-    if args.mirror:
-        main_archive = [s for s in stanzas if "security" not in s["Suites"]] or stanzas
-        print(main_archive[0]["URIs"].split()[0])
-        return 0
+
+def render(stanzas: list[dict[str, str]], codename: str, suite: str) -> str:
+    """A deb822 sources file for `suite` from the machine's stanzas."""
     out = []
     for stanza in stanzas:
         suites = stanza["Suites"]
         if codename:
-            suites = re.sub(rf"\b{re.escape(codename)}\b", args.suite, suites)
+            suites = re.sub(rf"\b{re.escape(codename)}\b", suite, suites)
         out.append(
             "\n".join(
                 [
@@ -85,7 +78,20 @@ def main() -> int:
                 ]
             )
         )
-    print("\n\n".join(out))
+    return "\n\n".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("suite")
+    parser.add_argument("--mirror", action="store_true", help="print the main archive URI only")
+    args = parser.parse_args()
+
+    stanzas = read_stanzas()
+    if not stanzas:
+        print("debian_sources: no Debian archive found in this machine's apt sources", file=sys.stderr)
+        return 1
+    print(mirror(stanzas) if args.mirror else render(stanzas, host_codename(), args.suite))
     return 0
 
 
