@@ -16,7 +16,7 @@ servers use such "priming" events to hand out an event id).
 
 from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
+__metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
@@ -82,7 +82,7 @@ class SSEParser:
             else:
                 end = cr
                 if cr + 1 < length:
-                    nxt = cr + 2 if data[cr + 1:cr + 2] == b"\n" else cr + 1
+                    nxt = cr + 2 if data[cr + 1 : cr + 2] == b"\n" else cr + 1
                 else:
                     # CR at the very end: the line is complete, but a LF may follow in the next chunk.
                     nxt = cr + 1
@@ -107,7 +107,7 @@ class SSEParser:
         line = raw.decode("utf-8", "replace")
         if self._first_line:
             self._first_line = False
-            if line.startswith(u"\ufeff"):
+            if line.startswith("\ufeff"):
                 line = line[1:]
         if not line:
             return self._dispatch()
@@ -125,11 +125,10 @@ class SSEParser:
         elif field == "event":
             self._event_type = value
         elif field == "id":
-            if u"\x00" not in value:
+            if "\x00" not in value:
                 self.last_event_id = value
-        elif field == "retry":
-            if value and all(c in "0123456789" for c in value):
-                self.retry = int(value)
+        elif field == "retry" and value and all(c in "0123456789" for c in value):
+            self.retry = int(value)
         return None
 
     def _dispatch(self):
