@@ -878,7 +878,10 @@ class LegacySseTransport(_BaseTransport):
         direct = self._post(message, request_id)
         if direct is not None:
             return self._result_of(direct)
-        for event in self._stream():
+        while True:
+            event = self._next_event()
+            if event is None:
+                break
             if event.event != "message" or not event.data.strip():
                 continue
             decoded = _decode_json(event.data, "an event on the SSE stream")
@@ -895,10 +898,11 @@ class LegacySseTransport(_BaseTransport):
                     self.notifications += 1
         raise ProtocolError("the SSE stream ended before the response to %s arrived" % method)
 
-    def _stream(self):
-        while self._pending:
-            yield self._pending.pop(0)
-        yield from self._events
+    def _next_event(self):
+        """The next event of the long-lived stream (a plain call, so no generator is ever closed early)."""
+        if self._pending:
+            return self._pending.pop(0)
+        return next(self._events, None)
 
     @staticmethod
     def _result_of(message):
