@@ -88,7 +88,9 @@ def render_metrics(results, extra_labels=None, timestamp=None, duration=None):
         latency = result.get("latency_ms") or {}
         for stage in LATENCY_STAGES:
             if latency.get(stage) is not None:
-                samples["mcp_endpoint_latency_seconds"].append(([*endpoint, ("stage", stage)], latency[stage] / 1000.0))
+                samples["mcp_endpoint_latency_seconds"].append(
+                    ([*endpoint, ("stage", stage)], round(latency[stage] / 1000.0, 6))
+                )
         if result.get("tool_count") is not None:
             samples["mcp_endpoint_tools"].append((endpoint, int(result["tool_count"])))
         samples["mcp_endpoint_expected_tools_missing"].append((endpoint, len(result.get("missing_tools") or [])))
