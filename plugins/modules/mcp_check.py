@@ -38,11 +38,13 @@ description:
   - Bearer tokens and header values are never logged and never returned.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The checks run in check mode too (they change nothing on the servers, unless O(call_tool) names a tool
         with side effects); only the metrics file is not written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the old and new content of the metrics file.
@@ -613,13 +615,13 @@ def _validate_endpoint(config, prefix):
 def build_configs(params):
     """Turn module params into normalised endpoint configs (validated, names unique)."""
     if params["endpoints"] is not None:
-        raw = [(index, endpoint) for index, endpoint in enumerate(params["endpoints"])]
+        raw = list(enumerate(params["endpoints"]))
     else:
         raw = [(None, {"url": params["url"], "name": params["name"]})]
     configs = []
     names = {}
     for index, endpoint in raw:
-        prefix = "" if index is None else "endpoints[%d]." % index
+        prefix = "" if index is None else "endpoints[%s]." % index
         config = {"url": endpoint["url"], "name": endpoint.get("name")}
         for option in PER_ENDPOINT:
             value = endpoint.get(option) if index is not None else None
@@ -629,7 +631,7 @@ def build_configs(params):
         if name in names:
             raise ConfigError(
                 "endpoints",
-                "endpoints %d and %d are both named %r; give them distinct names" % (names[name], index, name),
+                "endpoints %s and %s are both named %r; give them distinct names" % (names[name], index, name),
             )
         names[name] = index
         configs.append(config)
@@ -648,7 +650,7 @@ def ssl_contexts_for(configs):
             try:
                 cache[key] = build_ssl_context(*key)
             except ConfigError as exc:
-                prefix = "" if len(configs) == 1 else "endpoints[%d]." % index
+                prefix = "" if len(configs) == 1 else "endpoints[%s]." % index
                 raise ConfigError(prefix + exc.option, str(exc).split(": ", 1)[1]) from None
         contexts[index] = cache[key]
     return contexts
