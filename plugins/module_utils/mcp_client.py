@@ -495,6 +495,7 @@ def _read_body(conn, response, deadline, limit):
         conn.set_timeout(deadline.remaining())
         chunk = response.read1(READ_SIZE)
         if not chunk:
+            response.read()  # read1 leaves a Content-Length response open at its end; this closes it (keep-alive)
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
@@ -519,6 +520,7 @@ def _drain(conn, response, deadline):
         conn.set_timeout(min(DRAIN_SECONDS, deadline.remaining()))
         while response.read1(READ_SIZE):
             conn.set_timeout(min(DRAIN_SECONDS, deadline.remaining()))
+        response.read()
     except Exception:  # pylint: disable=broad-except
         conn.close()
 

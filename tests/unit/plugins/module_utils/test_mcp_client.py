@@ -1,0 +1,670 @@
+"""module_utils/mcp_client.py: helpers, and every error path against a scripted HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+from ansible_collections.corvid.platform.plugins.module_utils import mcp_client
+from ansible_collections.corvid.platform.plugins.module_utils.mcp_client import (
+    ConfigError,
+    Deadline,
+    DeadlineExceeded,
+    check_endpoint,
+    encode_header_value,
+    media_type,
+    parse_www_authenticate,
+    redact_url,
+    run_checks,
+    subset_matches,
+    validate_headers,
+    validate_url,
+    version_at_least,
+)
+from mcp_scripted import (
+    SESSION_ID,
+    end_chunks,
+    error,
+    init_result,
+    mcp_handler,
+    result,
+    send_chunk,
+    send_json,
+    send_response,
+    send_sse,
+    sse_event,
+    start_sse,
+)
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("text/event-stream; charset=utf-8", "text/event-stream"),
+        ("Application/JSON;charset=UTF-8", "application/json"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_media_type(value, expected):
+    assert media_type(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            'Bearer error="invalid_token", resource_metadata="https://a.example/.well-known/x"',
+            "https://a.example/.well-known/x",
+        ),
+        ('Bearer resource_metadata="https://a.example/q\\"x"', 'https://a.example/q"x'),
+        ("Bearer realm=mcp, resource_metadata=https://b.example/m", "https://b.example/m"),
+        ('Bearer xresource_metadata="no", error="x"', None),
+        ('Bearer error="invalid_token"', None),
+        (None, None),
+    ],
+)
+def test_parse_www_authenticate(header, expected):
+    assert parse_www_authenticate(header) == expected
+
+
+def test_redact_url_drops_userinfo_and_masks_query_values():
+    assert redact_url("https://user:pw@mcp.example.com:8443/mcp?api_key=s3cret&flag") == (
+        "https://mcp.example.com:8443/mcp?api_key=REDACTED&flag"
+    )
+    assert redact_url("http://[::1]:9/sse") == "http://[::1]:9/sse"
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("mcp.example.com/mcp", "scheme"),
+        ("ftp://mcp.example.com/mcp", "scheme"),
+        ("http:///mcp", "no host"),
+        ("https://host:99999/mcp", "not a valid URL"),
+        ("", "non-empty"),
+        (None, "non-empty"),
+    ],
+)
+def test_validate_url_names_the_option(url, fragment):
+    with pytest.raises(ConfigError) as caught:
+        validate_url(url, "url")
+    assert caught.value.option == "url"
+    assert fragment in str(caught.value)
+
+
+def test_validate_headers_never_echoes_values():
+    validate_headers({"X-Api-Key": "abc"})
+    with pytest.raises(ConfigError, match="X-Bad") as caught:
+        validate_headers({"X-Bad": "top\r\nsecret"})
+    assert "secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="not a valid HTTP header name"):
+        validate_headers({"Bad Name": "x"})
+    with pytest.raises(ConfigError, match="dictionary"):
+        validate_headers(["a"])
+
+
+def test_encode_header_value():
+    assert encode_header_value("echo") == "echo"
+    assert encode_header_value("héllo") == "=?base64?aMOpbGxv?="
+    assert encode_header_value(" padded") == "=?base64?IHBhZGRlZA==?="
+
+
+def test_version_ordering():
+    assert version_at_least("2025-06-18", "2025-03-26")
+    assert version_at_least("2026-07-28", "2025-11-25")
+    assert not version_at_least("2024-11-05", "2025-03-26")
+    assert not version_at_least("2099-01-01", "2024-11-05")
+    assert not version_at_least(None, "2024-11-05")
+
+
+def test_subset_matches():
+    assert subset_matches({"a": 1, "b": {"c": [1]}}, {"a": 1, "b": {"c": [1], "d": 2}, "e": 3})
+    assert not subset_matches({"a": 2}, {"a": 1})
+    assert not subset_matches({"a": 1}, None)
+
+
+def test_deadline():
+    deadline = Deadline(0.05)
+    assert 0 < deadline.remaining() <= 0.05
+    time.sleep(0.06)
+    assert deadline.expired()
+    with pytest.raises(DeadlineExceeded):
+        deadline.remaining()
+
+
+# --------------------------------------------------------------------------- scripted servers
+
+
+def check(url, **options):
+    config = {"url": url, "timeout": 2.0}
+    config.update(options)
+    return check_endpoint(config)
+
+
+def test_happy_path_json_with_session_and_headers(scripted):
+    server = scripted(mcp_handler())
+    res = check(server.url(), headers={"X-Api-Key": "k-123"}, bearer_token="tok-456")
+    assert res["up"] and res["healthy"], res
+    assert res["session"] is True
+    assert res["transport"] == "streamable_http" and res["protocol_version"] == "2025-11-25"
+    assert res["tools"] == ["echo", "add"] and res["ping_supported"] is True
+    assert server.methods() == ["initialize", "notifications/initialized", "tools/list", "ping", "DELETE"]
+    first, later = server.requests[0].headers, server.requests[2].headers
+    assert first["accept"] == "application/json, text/event-stream"
+    assert "mcp-session-id" not in first and "mcp-protocol-version" not in first
+    assert later["mcp-session-id"] == SESSION_ID and later["mcp-protocol-version"] == "2025-11-25"
+    assert later["authorization"] == "Bearer tok-456" and later["x-api-key"] == "k-123"
+    assert server.requests[-1].headers["mcp-session-id"] == SESSION_ID
+    assert "tok-456" not in json.dumps(res) and "k-123" not in json.dumps(res)
+    assert server.connections == 1  # keep-alive reuse
+
+
+def test_userinfo_becomes_basic_auth_and_is_not_returned(scripted):
+    server = scripted(mcp_handler())
+    res = check(server.url().replace("http://", "http://monitor:pa%40ss@"))
+    assert res["healthy"]
+    assert server.requests[0].headers["authorization"] == "Basic bW9uaXRvcjpwYUBzcw=="
+    assert "pa%40ss" not in json.dumps(res) and "monitor" not in res["url"]
+
+
+def test_sse_answer_with_notifications_server_requests_and_comments(scripted):
+    def tools_list(request, conn):
+        send_sse(
+            conn,
+            b": keep-alive\n\n",
+            b"id: 1\ndata: \nretry: 100\n\n",
+            sse_event({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info"}}, "message"),
+            sse_event({"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage", "params": {}}),
+            sse_event({"jsonrpc": "2.0", "id": "srv-2", "method": "ping"}),
+            sse_event({"jsonrpc": "2.0", "id": 999, "result": {}}),  # someone else's response
+            b'data: {"jsonrpc": "2.0", "id": %d,\ndata:  "result": {"tools": [{"name": "x"}]}}\n\n' % request.rpc_id,
+            headers={"Content-Type": "text/event-stream; charset=utf-8"},
+        )
+
+    server = scripted(mcp_handler(**{"tools/list": tools_list}))
+    res = check(server.url())
+    assert res["healthy"], res
+    assert res["tools"] == ["x"]
+    replies = {r.json["id"]: r.json for r in server.requests if r.json and "method" not in r.json}
+    assert replies["srv-1"]["error"]["code"] == -32601
+    assert replies["srv-2"]["result"] == {}
+
+
+def test_batch_json_answer(scripted):
+    def tools_list(request, conn):
+        send_json(conn, [{"jsonrpc": "2.0", "method": "notifications/x"}, result(request, {"tools": []})])
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["healthy"] and res["tools"] == []
+
+
+@pytest.mark.parametrize(
+    ("respond", "stage", "fragment"),
+    [
+        (lambda r, c: send_response(c, 500, b"boom", {"Content-Type": "text/plain"}), "initialize", "HTTP 500"),
+        (
+            lambda r, c: send_response(c, 200, b"{not json", {"Content-Type": "application/json"}),
+            "initialize",
+            "not valid JSON",
+        ),
+        (
+            lambda r, c: send_json(c, {"jsonrpc": "2.0", "id": 4242, "result": {}}),
+            "initialize",
+            "does not contain a response with id",
+        ),
+        (
+            lambda r, c: send_response(c, 200, b"<html>", {"Content-Type": "text/html"}),
+            "initialize",
+            "unexpected Content-Type 'text/html'",
+        ),
+        (lambda r, c: send_response(c, 202), "initialize", "HTTP 202 and no response"),
+        (
+            lambda r, c: send_json(c, result(r, init_result(version="2099-01-01"))),
+            "initialize",
+            "which this client does not speak",
+        ),
+        (
+            lambda r, c: send_json(c, result(r, {"protocolVersion": "2025-06-18"})),
+            "initialize",
+            "no capabilities object",
+        ),
+        (
+            lambda r, c: send_json(c, result(r, init_result()), headers={"Mcp-Session-Id": "bad id"}),
+            "initialize",
+            "outside visible ASCII",
+        ),
+        (
+            lambda r, c: send_response(c, 307, b"", {"Location": "https://elsewhere.example/mcp?k=v"}),
+            "initialize",
+            "redirects to https://elsewhere.example/mcp?k=REDACTED",
+        ),
+        (lambda r, c: send_json(c, error(r, -32602, "bad params"), status=200), "initialize", "-32602"),
+        (lambda r, c: send_sse(c, b"data: {]\n\n"), "initialize", "not valid JSON"),
+        (lambda r, c: send_sse(c, b"data: [1]\n\n"), "initialize", "not a JSON-RPC message"),
+        (lambda r, c: send_json(c, result(r, init_result()) | {"result": []}), "initialize", "not an object"),
+    ],
+)
+def test_initialize_failures(scripted, respond, stage, fragment):
+    server = scripted(mcp_handler(initialize=respond))
+    res = check(server.url(), transport="streamable_http", protocol_version="2025-06-18")
+    assert not res["up"] and not res["healthy"]
+    assert res["failed_stage"] == stage
+    assert fragment in res["error"], res["error"]
+
+
+def test_jsonrpc_error_is_reported_with_code(scripted):
+    server = scripted(mcp_handler(**{"tools/list": lambda r, c: send_json(c, error(r, -32603, "internal"))}))
+    res = check(server.url())
+    assert res["failed_stage"] == "list"
+    assert res["jsonrpc_error"] == {"code": -32603, "message": "internal"}
+    assert res["http_status"] == 200
+
+
+def test_stream_ends_before_the_response(scripted):
+    def tools_list(request, conn):
+        send_sse(conn, b": nothing here\n\n", sse_event({"jsonrpc": "2.0", "method": "notifications/progress"}))
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["up"] is False and res["failed_stage"] == "list"
+    assert "ended before the response to tools/list" in res["error"]
+
+
+def test_connection_dropped_mid_chunk(scripted):
+    def tools_list(request, conn):
+        start_sse(conn)
+        conn.sendall(b'40\r\ndata: {"jsonrpc"')  # announces 64 bytes, sends fewer, then closes
+        return False
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["failed_stage"] == "list"
+    assert "closed mid-stream" in res["error"] or "connection" in res["error"]
+
+
+def test_connection_closed_without_answer(scripted):
+    res = check(scripted(mcp_handler(**{"tools/list": lambda r, c: False})).url())
+    assert res["failed_stage"] == "list"
+    assert "tools/list" in res["error"]
+
+
+@pytest.mark.parametrize("where", ["before headers", "mid-stream", "trickle"])
+def test_hard_timeout(scripted, where):
+    stop = threading.Event()
+
+    def tools_list(request, conn):
+        if where != "before headers":
+            start_sse(conn)
+        while not stop.wait(0.05):
+            if where == "trickle":
+                send_chunk(conn, b": still here\n\n")  # never-ending keep-alives must not defeat the deadline
+        return False
+
+    server = scripted(mcp_handler(**{"tools/list": tools_list}))
+    started = time.monotonic()
+    res = check(server.url(), timeout=0.6)
+    elapsed = time.monotonic() - started
+    stop.set()
+    assert elapsed < 1.2, elapsed
+    assert res["failed_stage"] == "list" and "timed out" in res["error"]
+    assert res["latency_ms"]["total"] >= 550
+
+
+def test_session_expiry_is_explained(scripted):
+    def tools_list(request, conn):
+        send_json(
+            conn, {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}, status=404
+        )
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["failed_stage"] == "list" and res["http_status"] == 404
+    assert res["jsonrpc_error"]["message"] == "Session not found"
+
+    def plain_404(request, conn):
+        send_response(conn, 404, b"gone")
+
+    res = check(scripted(mcp_handler(**{"tools/list": plain_404})).url())
+    assert "session expired" in res["error"]
+
+
+def test_initialized_notification_not_202_is_a_warning(scripted):
+    handler = mcp_handler(**{"notifications/initialized": lambda r, c: send_response(c, 200, b"")})
+    res = check(scripted(handler).url())
+    assert res["healthy"]
+    assert any("not 202" in w for w in res["warnings"])
+
+
+def test_delete_answers(scripted):
+    res = check(scripted(mcp_handler(DELETE=lambda r, c: send_response(c, 405))).url())
+    assert res["healthy"] and res["warnings"] == []
+    res = check(scripted(mcp_handler(DELETE=lambda r, c: send_response(c, 500))).url())
+    assert res["healthy"] and any("DELETE" in w for w in res["warnings"])
+
+
+def test_no_session_means_no_delete(scripted):
+    handler = mcp_handler(initialize=lambda r, c: send_json(c, result(r, init_result())))
+    server = scripted(handler)
+    res = check(server.url())
+    assert res["healthy"] and res["session"] is False
+    assert "DELETE" not in server.methods()
+    assert all("mcp-session-id" not in r.headers for r in server.requests)
+
+
+def test_pagination_and_cursor_loop(scripted):
+    pages = {None: (["a", "b"], "p2"), "p2": (["c"], "p3"), "p3": (["d"], None)}
+
+    def paged(request, conn):
+        cursor = (request.json.get("params") or {}).get("cursor")
+        names, nxt = pages[cursor]
+        page = {"tools": [{"name": n} for n in names]}
+        if nxt:
+            page["nextCursor"] = nxt
+        send_json(conn, result(request, page))
+
+    res = check(scripted(mcp_handler(**{"tools/list": paged})).url())
+    assert res["tools"] == ["a", "b", "c", "d"] and res["tool_count"] == 4
+
+    def looping(request, conn):
+        send_json(conn, result(request, {"tools": [{"name": "a"}], "nextCursor": "same"}))
+
+    res = check(scripted(mcp_handler(**{"tools/list": looping})).url())
+    assert res["failed_stage"] == "list" and "pagination loop" in res["error"]
+
+    res = check(scripted(mcp_handler(**{"tools/list": lambda r, c: send_json(c, result(r, {}))})).url())
+    assert "no tools list" in res["error"]
+
+
+def test_without_tools_capability(scripted):
+    handler = mcp_handler(initialize=lambda r, c: send_json(c, result(r, init_result(capabilities={}))))
+    server = scripted(handler)
+    res = check(server.url(), expected_tools=["echo"], list_resources=True)
+    assert res["up"] and not res["healthy"]
+    assert res["tools"] == [] and res["missing_tools"] == ["echo"]
+    assert "tools/list" not in server.methods()
+    assert res["resources"] == []
+
+
+def test_ping_errors(scripted):
+    res = check(scripted(mcp_handler(ping=lambda r, c: send_json(c, error(r, -32601, "nope")))).url())
+    assert res["healthy"] and res["ping_supported"] is False
+    res = check(scripted(mcp_handler(ping=lambda r, c: send_json(c, error(r, -32603, "broken")))).url())
+    assert res["up"] and not res["healthy"] and res["failed_stage"] == "ping"
+    res = check(scripted(mcp_handler()).url(), ping=False)
+    assert res["ping_supported"] is None and res["latency_ms"]["ping"] is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "spec", "fragment"),
+    [
+        ({"content": [{"type": "text", "text": "kaput"}], "isError": True}, {}, "error result: kaput"),
+        ({"content": [], "resultType": "input_required"}, {}, "needs more input"),
+        ({"content": [{"type": "text", "text": "hello"}]}, {"expected_text": "bye"}, "does not contain 'bye'"),
+        ({"content": [], "structuredContent": {"n": 1}}, {"expected_structured": {"n": 2}}, "does not match"),
+    ],
+)
+def test_call_tool_failures(scripted, answer, spec, fragment):
+    handler = mcp_handler(**{"tools/call": lambda r, c: send_json(c, result(r, answer))})
+    res = check(scripted(handler).url(), call_tool={"name": "echo", "arguments": {}, **spec})
+    assert res["up"] and not res["healthy"] and res["failed_stage"] == "call"
+    assert fragment in res["error"]
+
+
+def test_call_tool_success_and_unlisted_tool(scripted):
+    def call(request, conn):
+        assert request.json["params"] == {"name": "add", "arguments": {"a": 1, "b": 2}}
+        send_json(conn, result(request, {"content": [{"type": "text", "text": "3"}], "structuredContent": {"r": 3}}))
+
+    server = scripted(mcp_handler(**{"tools/call": call}))
+    spec = {"name": "add", "arguments": {"a": 1, "b": 2}, "expected_text": "3", "expected_structured": {"r": 3}}
+    res = check(server.url(), call_tool=spec)
+    assert res["healthy"], res
+    assert res["call"] == {"tool": "add", "is_error": False, "text": "3", "structured": {"r": 3}}
+    res = check(server.url(), call_tool={"name": "missing"})
+    assert res["failed_stage"] == "call" and "not in the tools/list" in res["error"]
+
+
+def test_assertions_min_version_and_latency(scripted):
+    server = scripted(mcp_handler(initialize=lambda r, c: send_json(c, result(r, init_result("2024-11-05")))))
+    res = check(server.url(), min_protocol_version="2025-03-26", max_latency_ms=0.001)
+    assert res["up"] and not res["healthy"]
+    assert res["failed_stage"] == "initialize"
+    assert len(res["failures"]) == 2 and "max_latency_ms" in res["failures"][1]
+
+
+def test_offered_version_is_sent(scripted):
+    server = scripted(mcp_handler())
+    check(server.url(), protocol_version="2025-03-26")
+    assert server.requests[0].json["params"]["protocolVersion"] == "2025-03-26"
+    assert server.requests[0].json["params"]["clientInfo"]["name"] == "corvid.platform.mcp_check"
+
+
+def test_unauthorized(scripted):
+    www = 'Bearer error="invalid_token", resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource"'
+    server = scripted(mcp_handler(initialize=lambda r, c: send_response(c, 401, b"{}", {"WWW-Authenticate": www})))
+    res = check(server.url())
+    assert res["failed_stage"] == "initialize" and res["http_status"] == 401
+    assert res["www_authenticate"] == www
+    assert res["resource_metadata"] == "http://127.0.0.1:1/.well-known/oauth-protected-resource"
+    assert server.methods() == ["initialize"]  # no fallback to the legacy transport on 401
+
+
+def test_auto_fallback_reports_both_failures(scripted):
+    def handler(request, conn):
+        if request.method == "POST":
+            send_response(conn, 405)
+        else:
+            send_response(conn, 200, b"hello", {"Content-Type": "text/plain"})
+
+    res = check(scripted(handler).url())
+    assert res["failed_stage"] == "initialize" and res["http_status"] == 405
+    assert "legacy HTTP+SSE transport did not answer either" in res["error"]
+    assert "text/plain" in res["error"]
+
+
+def test_fixed_streamable_transport_does_not_fall_back(scripted):
+    server = scripted(lambda r, c: send_response(c, 404))
+    res = check(server.url(), transport="streamable_http")
+    assert res["http_status"] == 404 and [r.method for r in server.requests] == ["POST"]
+
+
+def legacy_handler(endpoint=b"/messages/?session_id=abc", answer_in_post=False, before_endpoint=()):
+    """A legacy HTTP+SSE server: GET opens the stream, POSTs to the endpoint are answered on it."""
+    streams = []
+
+    def handler(request, conn):
+        if request.method == "GET":
+            start_sse(conn)
+            for event in before_endpoint:
+                send_chunk(conn, event)
+            if endpoint is not None:
+                send_chunk(conn, b"event: endpoint\ndata: " + endpoint + b"\n\n")
+                streams.append(conn)
+                threading.Event().wait(5)  # keep the stream open; answers are written by the POST handler
+            else:
+                end_chunks(conn)
+            return False
+        message = request.json
+        if "id" not in message or "method" not in message:
+            send_response(conn, 202, b"Accepted")
+            return None
+        answers = {
+            "initialize": init_result(),
+            "tools/list": {"tools": [{"name": "find_symbol"}]},
+            "ping": {},
+        }
+        reply = {"jsonrpc": "2.0", "id": message["id"], "result": answers.get(message["method"], {})}
+        if answer_in_post:
+            send_json(conn, reply)
+        else:
+            send_response(conn, 202, b"Accepted")
+            send_chunk(streams[0], b"event: message\ndata: " + json.dumps(reply).encode() + b"\n\n")
+        return None
+
+    return handler
+
+
+def test_legacy_sse_transport(scripted):
+    server = scripted(legacy_handler(before_endpoint=[b": hello\n\n"]))
+    res = check(server.url("/sse"), transport="sse")
+    assert res["healthy"], res
+    assert res["transport"] == "sse" and res["session"] is True
+    assert server.requests[0].headers["accept"] == "text/event-stream"
+    assert all(r.path == "/messages/?session_id=abc" for r in server.requests[1:])
+
+
+def test_legacy_answers_in_the_post_body(scripted):
+    res = check(scripted(legacy_handler(answer_in_post=True)).url("/sse"), transport="sse")
+    assert res["healthy"], res
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fragment"),
+    [
+        (b"http://evil.example:80/messages", "another origin"),
+        (None, "ended before the endpoint event"),
+    ],
+)
+def test_legacy_bad_endpoint_events(scripted, endpoint, fragment):
+    res = check(scripted(legacy_handler(endpoint=endpoint)).url("/sse"), transport="sse")
+    assert res["failed_stage"] == "initialize" and fragment in res["error"]
+
+
+def test_legacy_get_refused(scripted):
+    server = scripted(lambda r, c: send_response(c, 401, b"", {"WWW-Authenticate": "Bearer"}))
+    res = check(server.url(), transport="sse")
+    assert res["http_status"] == 401 and res["failed_stage"] == "initialize"
+
+
+def modern_handler(supported=("2026-07-28",)):
+    def handler(request, conn):
+        version = request.headers.get("mcp-protocol-version")
+        body = request.json
+        if body.get("method") == "initialize":
+            reply = error(request, -32022, "Unsupported protocol version")
+            send_json(conn, reply, status=400)
+            return None
+        assert version == "2026-07-28"
+        meta = body["params"]["_meta"]
+        assert meta["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+        assert request.headers["mcp-method"] == body["method"]
+        if body["method"] == "server/discover":
+            send_json(
+                conn,
+                result(
+                    request,
+                    {
+                        "supportedVersions": list(supported),
+                        "capabilities": {"tools": {}},
+                        "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "modern", "version": "9"}},
+                    },
+                ),
+            )
+        elif body["method"] == "tools/list":
+            send_json(conn, result(request, {"tools": [{"name": "echo"}]}))
+        elif body["method"] == "tools/call":
+            assert request.headers["mcp-name"] == "echo"
+            send_json(conn, result(request, {"content": [{"type": "text", "text": "hi"}], "resultType": "complete"}))
+        return None
+
+    return handler
+
+
+def test_modern_server_is_recognised(scripted):
+    server = scripted(modern_handler())
+    res = check(server.url(), call_tool={"name": "echo", "expected_text": "hi"})
+    assert res["healthy"], res
+    assert res["protocol_version"] == "2026-07-28" and res["era"] == "modern"
+    assert res["session"] is False and res["ping_supported"] is False
+    assert res["server_info"] == {"name": "modern", "version": "9"}
+    assert "ping" not in server.methods() and "DELETE" not in server.methods()
+
+
+def test_modern_server_without_our_version(scripted):
+    res = check(scripted(modern_handler(supported=("2099-01-01",))).url(), protocol_version="2026-07-28")
+    assert res["failed_stage"] == "initialize" and "does not list protocol version 2026-07-28" in res["error"]
+
+
+def test_connect_errors(monkeypatch):
+    res = check("http://127.0.0.1:1/mcp")
+    assert res["failed_stage"] == "connect" and "cannot connect to 127.0.0.1:1" in res["error"]
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(mcp_client.socket, "create_connection", no_dns)
+    res = check("https://mcp.example.invalid/mcp")
+    assert res["failed_stage"] == "connect" and "name resolution failed" in res["error"]
+
+
+def test_tls_against_a_plain_http_server(scripted):
+    server = scripted(mcp_handler())
+    res = check(server.url().replace("http://", "https://"))
+    assert res["failed_stage"] == "tls" and "TLS handshake" in res["error"]
+
+
+def test_run_checks_keeps_order_and_bounds_workers(scripted):
+    active = []
+    peak = []
+    lock = threading.Lock()
+
+    def slow_list(request, conn):
+        with lock:
+            active.append(1)
+            peak.append(len(active))
+        time.sleep(0.05)
+        with lock:
+            active.pop()
+        send_json(conn, result(request, {"tools": []}))
+
+    server = scripted(mcp_handler(**{"tools/list": slow_list}))
+    configs = [{"url": server.url(), "name": f"e{i}", "timeout": 5} for i in range(8)]
+    results = run_checks(configs, workers=3)
+    assert [r["name"] for r in results] == [f"e{i}" for i in range(8)]
+    assert all(r["healthy"] for r in results)
+    assert max(peak) <= 3
+    assert run_checks([]) == []
+
+
+def test_watchdog_gives_up_on_a_check_that_ignores_its_deadline(monkeypatch):
+    release = threading.Event()
+    original = mcp_client.EndpointCheck.run
+
+    def stuck(self):
+        if self.config["name"] == "stuck":
+            self.stage = "connect"
+            self.started = time.monotonic()
+            self.deadline = Deadline(self.config["timeout"])
+            release.wait(10)  # like a getaddrinfo that never returns
+        return original(self)
+
+    monkeypatch.setattr(mcp_client.EndpointCheck, "run", stuck)
+    started = time.monotonic()
+    results = run_checks(
+        [
+            {"url": "http://127.0.0.1:1/mcp", "name": "stuck", "timeout": 0.2},
+            {"url": "http://127.0.0.1:1/mcp", "name": "after", "timeout": 0.2},
+        ],
+        workers=1,
+        grace=0.1,
+    )
+    release.set()
+    assert time.monotonic() - started < 2
+    assert results[0]["failed_stage"] == "connect" and "did not stop" in results[0]["error"]
+    assert results[1]["failed_stage"] == "connect" and "cannot connect" in results[1]["error"]
+
+
+def test_build_ssl_context_errors(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        mcp_client.build_ssl_context(ca_path=str(tmp_path / "missing.pem"))
+    assert caught.value.option == "ca_path"
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate")
+    with pytest.raises(ConfigError) as caught:
+        mcp_client.build_ssl_context(client_cert=str(bogus))
+    assert caught.value.option == "client_cert"
+    context = mcp_client.build_ssl_context(validate_certs=False)
+    assert context.check_hostname is False
