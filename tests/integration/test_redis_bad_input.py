@@ -1,0 +1,172 @@
+"""Bad input to the redis role fails before any change, naming the variable.
+
+One fresh systemd container (corvid-lab/debian:bookworm, no Redis) takes every case: the role
+runs with one bad variable, must fail with a message that names it, report no change, and
+leave the host as it was (no package, no /etc/redis, no drop-in, dpkg database untouched).
+The same host then takes a `--check --diff` run with good input, which must fail nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+docker = pytest.importorskip("docker")
+
+pytestmark = pytest.mark.lab
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+IMAGE = "corvid-lab/debian:bookworm"
+NAME = "corvid-test-redis-bad-input"
+# A recognisable secret: it must never show up in the output.
+SECRET = "bad-input-secret-7c1e"
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M)
+STATE_COMMAND = (
+    "dpkg-query -W -f='${db:Status-Status}' redis-server redis-tools 2>&1; echo;"
+    " ls -d /etc/redis /var/lib/redis /etc/systemd/system/redis-server.service.d 2>&1;"
+    " md5sum /var/lib/dpkg/status; find /etc /var/lib/dpkg -newer /var/lib/dpkg/status -print"
+)
+
+PLAYBOOK = """\
+- name: Apply the redis role
+  hosts: all
+  roles:
+    - role: corvid.platform.redis
+"""
+
+CASES = {
+    "port_not_a_number": ({"redis_port": "abc"}, ["redis_port"]),
+    "unknown_maxmemory_policy": ({"redis_maxmemory_policy": "evict-everything"}, ["redis_maxmemory_policy"]),
+    "replica_of_itself": (
+        {"redis_replicaof": {"host": NAME, "port": 6379}, "redis_replication_password": SECRET},
+        ["redis_replicaof points at this host itself"],
+    ),
+    "acl_user_without_password": ({"redis_acl_users": [{"name": "app"}]}, ["redis_acl_users", "password"]),
+    "acl_user_with_empty_password": (
+        {"redis_acl_users": [{"name": "app", "password": ""}]},
+        ["redis_acl_users[0] (app) has no password"],
+    ),
+    "default_user_without_password": ({"redis_default_user_enabled": True}, ["redis_default_user_password"]),
+    "tls_cert_without_key": (
+        {"redis_tls_port": 6380, "redis_tls_cert_file": "/etc/ssl/certs/redis.pem"},
+        ["redis_tls_cert_file and redis_tls_key_file go together"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def container():
+    try:
+        client = docker.from_env()
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{IMAGE} is missing: build it with `make images`")
+    except docker.errors.DockerException as error:
+        pytest.skip(f"no docker engine: {error}")
+    stale = client.containers.list(all=True, filters={"name": f"^{NAME}$"})
+    for old in stale:
+        old.remove(force=True)
+    # The same systemd options as lab/tasks/container.yml.
+    box = client.containers.run(
+        IMAGE,
+        command="/lib/systemd/systemd",
+        name=NAME,
+        hostname=NAME,
+        detach=True,
+        cap_add=["SYS_ADMIN"],
+        cgroupns="host",
+        security_opt=["seccomp=unconfined"],
+        tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
+        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+        stop_signal="SIGRTMIN+3",
+        labels={"org.corvid.test": NAME},
+    )
+    try:
+        # Right after the start systemctl may not reach systemd's bus yet: ask again.
+        deadline = time.monotonic() + 60
+        state = ""
+        while state not in ("running", "degraded") and time.monotonic() < deadline:
+            state = box.exec_run(["timeout", "30", "systemctl", "is-system-running", "--wait"]).output.decode().strip()
+            time.sleep(0.2)
+        assert state in ("running", "degraded"), state
+        yield box
+    finally:
+        box.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def run_role(container, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("redis_bad_input")
+    (workdir / "inventory.ini").write_text(f"{NAME} ansible_connection=community.docker.docker ansible_user=root\n")
+    (workdir / "playbook.yml").write_text(PLAYBOOK)
+
+    def run(extra_vars: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+        (workdir / "vars.json").write_text(json.dumps(extra_vars))
+        process = subprocess.run(
+            [
+                BIN / "ansible-playbook",
+                "-i",
+                workdir / "inventory.ini",
+                "-e",
+                f"@{workdir / 'vars.json'}",
+                *options,
+                workdir / "playbook.yml",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+            timeout=300,
+            env={
+                **os.environ,
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
+                "ANSIBLE_FORCE_COLOR": "0",
+            },
+        )
+        recap = {m["host"]: m.groupdict() for m in RECAP.finditer(process.stdout)}
+        return process, recap.get(NAME, {})
+
+    return run
+
+
+def host_state(container) -> str:
+    return container.exec_run(["sh", "-c", STATE_COMMAND]).output.decode()
+
+
+@pytest.mark.parametrize(("extra_vars", "expected"), CASES.values(), ids=CASES.keys())
+def test_bad_input_fails_before_any_change(container, run_role, extra_vars, expected):
+    before = host_state(container)
+    process, recap = run_role(extra_vars)
+    output = process.stdout + process.stderr
+
+    assert process.returncode != 0, output
+    assert (recap.get("changed"), recap.get("failed")) == ("0", "1"), output
+    for text in expected:
+        assert text in output, output
+    assert SECRET not in output
+    assert host_state(container) == before
+
+
+def test_check_mode_on_a_fresh_host_fails_nothing(container, run_role):
+    before = host_state(container)
+    assert "no packages found matching redis-server" in before
+    good = {
+        "redis_acl_users": [{"name": "app", "password": SECRET}],
+        "redis_replication_password": SECRET,
+    }
+    process, recap = run_role(good, "--check", "--diff")
+    output = process.stdout + process.stderr
+
+    assert process.returncode == 0, output
+    assert recap.get("failed") == "0", output
+    assert SECRET not in output
+    assert host_state(container) == before
