@@ -1,0 +1,187 @@
+"""plugins/modules/mcp_check.py: option handling, bad input, summary, failure policy and check mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.corvid.platform.plugins.module_utils import mcp_client
+from ansible_collections.corvid.platform.plugins.modules import mcp_check
+
+
+class ModuleExit(Exception):
+    def __init__(self, kind, result):
+        super().__init__(kind)
+        self.kind = kind
+        self.result = result
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """Run the module's main() with the given args; return (kind, result) where kind is 'exit' or 'fail'."""
+
+    def exit_json(self, **kwargs):
+        raise ModuleExit("exit", kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        raise ModuleExit("fail", kwargs)
+
+    monkeypatch.setattr(mcp_check.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(mcp_check.AnsibleModule, "fail_json", fail_json)
+
+    def runner(args, check_mode=False, diff=False):
+        args = dict(args)
+        if check_mode:
+            args["_ansible_check_mode"] = True
+        if diff:
+            args["_ansible_diff"] = True
+        with patch_module_args(args), pytest.raises(ModuleExit) as caught:
+            mcp_check.main()
+        return caught.value.kind, caught.value.result
+
+    return runner
+
+
+def fake_result(config, up=True, healthy=True):
+    result = mcp_client._new_result(config)
+    result.update(up=up, healthy=healthy, tool_count=1, tools=["echo"], protocol_version="2025-11-25")
+    if not healthy:
+        result.update(failed_stage="connect", error="cannot connect", failures=["cannot connect"])
+    return result
+
+
+@pytest.fixture
+def fake_checks(monkeypatch):
+    """Replace the network part: endpoints whose name starts with 'down' are down."""
+    seen = {}
+
+    def run_checks(configs, workers=16, ssl_contexts=None, grace=1.0):
+        seen["configs"] = configs
+        seen["workers"] = workers
+        seen["ssl_contexts"] = ssl_contexts
+        return [fake_result(c, healthy=not (c.get("name") or "").startswith("down")) for c in configs]
+
+    monkeypatch.setattr(mcp_check, "run_checks", run_checks)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"url": "mcp.example.com/mcp"}, "url: "),
+        ({"url": "http:///mcp"}, "url: "),
+        ({"url": "https://a.example/mcp", "transport": "carrier-pigeon"}, "transport"),
+        ({"url": "https://a.example/mcp", "timeout": -1}, "timeout: must be greater than 0"),
+        ({"url": "https://a.example/mcp", "expected_tools": "search"}, "expected_tools: must be a list"),
+        ({"url": "https://a.example/mcp", "expected_tools": ["ok", 3]}, "expected_tools: must be a list"),
+        ({"url": "https://a.example/mcp", "textfile_path": "/nonexistent-dir/mcp.prom"}, "textfile_path: "),
+        ({"url": "https://a.example/mcp", "workers": 0}, "workers: must be at least 1"),
+        ({"url": "https://a.example/mcp", "max_latency_ms": 0}, "max_latency_ms: must be greater than 0"),
+        ({"url": "https://a.example/mcp", "client_key": "/k.pem"}, "client_key: needs client_cert"),
+        ({"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"}, "ca_path: cannot load CA bundle"),
+        ({"url": "https://a.example/mcp", "headers": {"X-Bad": "a\nb"}}, "headers: "),
+        ({"url": "https://a.example/mcp", "metrics_labels": {"bad-label": "x"}}, "metrics_labels: "),
+        ({"endpoints": [{"url": "https://a.example/mcp"}, {"url": "ftp://b.example/mcp"}]}, "endpoints[1].url: "),
+        ({"endpoints": [{"url": "https://a.example/mcp", "timeout": -2}]}, "endpoints[0].timeout: "),
+        ({"endpoints": [{"url": "https://a.example/mcp", "expected_tools": {"a": 1}}]}, "endpoints[0].expected_tools"),
+        ({"endpoints": [{"url": "https://a.example/mcp"}, {"url": "https://a.example/mcp"}]}, "distinct names"),
+        ({"endpoints": [{"url": "https://a.example/mcp", "transport": "smoke"}]}, "transport"),
+        ({}, "one of the following is required: url, endpoints"),
+        ({"url": "https://a.example/mcp", "endpoints": []}, "mutually exclusive"),
+    ],
+)
+def test_bad_input_names_the_option(run, fake_checks, args, fragment):
+    kind, result = run(args)
+    assert kind == "fail"
+    assert fragment in result["msg"], result["msg"]
+    assert "configs" not in fake_checks  # nothing was checked
+
+
+def test_endpoint_options_fall_back_to_top_level(run, fake_checks):
+    kind, result = run(
+        {
+            "endpoints": [
+                {"url": "https://a.example/mcp", "name": "a", "timeout": 2, "headers": {"X-A": "1"}},
+                {"url": "http://b.example/sse", "name": "b", "transport": "sse", "ping": False},
+            ],
+            "timeout": 7,
+            "bearer_token": "top-secret-token",
+            "expected_tools": ["echo"],
+            "workers": 4,
+        }
+    )
+    assert kind == "exit", result
+    a, b = fake_checks["configs"]
+    assert a["timeout"] == 2 and b["timeout"] == 7
+    assert a["transport"] == "auto" and b["transport"] == "sse"
+    assert a["ping"] is True and b["ping"] is False
+    assert a["bearer_token"] == b["bearer_token"] == "top-secret-token"
+    assert a["headers"] == {"X-A": "1"} and b["headers"] is None
+    assert a["expected_tools"] == b["expected_tools"] == ["echo"]
+    assert fake_checks["workers"] == 4
+    assert list(fake_checks["ssl_contexts"]) == [0]  # only the https endpoint gets a TLS context
+    assert "top-secret-token" not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("policy", "names", "kind"),
+    [
+        ("any", ["up1", "up2"], "exit"),
+        ("any", ["up1", "down1"], "fail"),
+        ("all", ["up1", "down1"], "exit"),
+        ("all", ["down1", "down2"], "fail"),
+        ("never", ["down1", "down2"], "exit"),
+    ],
+)
+def test_failure_policy(run, fake_checks, policy, names, kind):
+    endpoints = [{"url": f"https://{n}.example/mcp", "name": n} for n in names]
+    got, result = run({"endpoints": endpoints, "failure_policy": policy})
+    assert got == kind
+    assert result["summary"]["total"] == len(names)
+    assert result["unhealthy"] == [n for n in names if n.startswith("down")]
+    if kind == "fail":
+        assert "unhealthy" in result["msg"] and "down1 (connect: cannot connect)" in result["msg"]
+
+
+def test_empty_endpoint_list_is_fine(run, fake_checks):
+    kind, result = run({"endpoints": []})
+    assert kind == "exit" and result["msg"] == "no MCP endpoints to check"
+
+
+def test_metrics_file_check_mode_diff_and_changed(run, fake_checks, tmp_path):
+    path = tmp_path / "mcp.prom"
+    args = {"url": "https://a.example/mcp", "name": "a", "textfile_path": str(path), "metrics_labels": {"env": "t"}}
+    kind, result = run(args, check_mode=True, diff=True)
+    assert kind == "exit" and result["changed"] is True
+    assert not path.exists()
+    assert 'mcp_endpoint_up{env="t",endpoint="a"' in result["diff"]["after"] and result["diff"]["before"] == ""
+    kind, result = run(args)
+    assert result["changed"] is True and result["metrics_path"] == str(path)
+    assert 'mcp_endpoint_healthy{env="t",endpoint="a"} 1' in path.read_text()
+
+
+def test_no_metrics_file_means_never_changed(run, fake_checks):
+    kind, result = run({"url": "https://a.example/mcp"})
+    assert kind == "exit" and result["changed"] is False and "metrics_path" not in result
+
+
+def test_argument_spec_matches_documentation():
+    import yaml
+
+    doc = yaml.safe_load(mcp_check.DOCUMENTATION)
+    spec = mcp_check.argument_spec()
+
+    def compare(doc_options, spec_options, where):
+        assert set(doc_options) == set(spec_options), where
+        for name, option in spec_options.items():
+            documented = doc_options[name]
+            assert documented.get("type", "str") == option.get("type", "str"), f"{where}{name}"
+            assert documented.get("choices") == option.get("choices"), f"{where}{name}"
+            assert documented.get("required", False) == option.get("required", False), f"{where}{name}"
+            assert documented.get("default") == option.get("default"), f"{where}{name}"
+            if option.get("options"):
+                compare(documented["suboptions"], option["options"], f"{where}{name}.")
+
+    compare(doc["options"], spec, "")
