@@ -353,6 +353,37 @@ class _Conn:
         self.http = http.client.HTTPConnection(target.host, target.port)
         self.http.sock = sock
         self.closed = False
+        self.responded = False
+
+    def send(self, deadline, method, target, headers, body=None):
+        """Send one request and return the response (headers read)."""
+        try:
+            self.set_timeout(deadline.remaining())
+            self.http.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
+            self.http.putheader("Host", target.host_header)
+            for name, value in headers:
+                self.http.putheader(name, value)
+            if body is not None:
+                self.http.putheader("Content-Length", str(len(body)))
+            self.http.endheaders(body)
+            self.set_timeout(deadline.remaining())
+            response = self.http.getresponse()
+        except (ssl.SSLError, ConnectionResetError) as exc:
+            if self.responded or self.target.scheme != "https":
+                raise
+            # With TLS 1.3 a server that refuses the client (no or a wrong client certificate, say) says so
+            # only after the handshake, on the first read: that is still a TLS failure.
+            self.close()
+            hint = ""
+            if not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError) or "certificate" in str(exc):
+                hint = " (the server ended the TLS session; it may require a client certificate)"
+            raise CheckError(
+                "tls",
+                "TLS session with %s:%s failed before any HTTP answer: %s%s"
+                % (self.target.host, self.target.port, _ssl_error(exc) or exc.__class__.__name__, hint),
+            ) from None
+        self.responded = True
+        return response
 
     def set_timeout(self, seconds):
         """Bound the next socket operation; also ask Linux to ACK at once (see QUICKACK)."""
@@ -603,16 +634,7 @@ class _BaseTransport:
         for attempt in (0, 1):
             conn, reused = self.client.acquire(target)
             try:
-                conn.set_timeout(self.deadline.remaining())
-                conn.http.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
-                conn.http.putheader("Host", target.host_header)
-                for name, value in headers:
-                    conn.http.putheader(name, value)
-                if body is not None:
-                    conn.http.putheader("Content-Length", str(len(body)))
-                conn.http.endheaders(body)
-                conn.set_timeout(self.deadline.remaining())
-                return conn, conn.http.getresponse()
+                return conn, conn.send(self.deadline, method, target, headers, body)
             except (
                 http.client.RemoteDisconnected,
                 ConnectionResetError,
@@ -805,13 +827,7 @@ class LegacySseTransport(_BaseTransport):
         headers = self.base_headers()
         headers.append(("Accept", "text/event-stream"))
         headers.append(("Cache-Control", "no-cache"))
-        conn.set_timeout(self.deadline.remaining())
-        conn.http.putrequest("GET", self.target.path, skip_host=True, skip_accept_encoding=True)
-        conn.http.putheader("Host", self.target.host_header)
-        for name, value in headers:
-            conn.http.putheader(name, value)
-        conn.http.endheaders()
-        response = conn.http.getresponse()
+        response = conn.send(self.deadline, "GET", self.target, headers)
         if response.status in (401, 403):
             self._auth_failure(response, conn)
         if response.status != 200:
