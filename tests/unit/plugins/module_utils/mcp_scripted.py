@@ -51,7 +51,7 @@ def _read_request(reader) -> Request | None:
         header = reader.readline().decode("latin-1")
         if header in ("\r\n", "\n", ""):
             break
-        name, _, value = header.partition(":")
+        name, _sep, value = header.partition(":")
         headers[name.strip().lower()] = value.strip()
     body = reader.read(int(headers.get("content-length", "0") or 0))
     return Request(method, path, headers, body)
@@ -79,7 +79,7 @@ class ScriptedServer:
     def _accept(self) -> None:
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _address = self.sock.accept()
             except OSError:
                 return
             self.connections += 1
