@@ -62,7 +62,7 @@ lab-converge: venv
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) playbooks/site.yml
 
 lab-summary: venv
-	@$(BIN)/python lab/bin/summary
+	@$(BIN)/python lab/bin/summary.py
 
 lab: lab-up lab-converge lab-summary
 

@@ -25,10 +25,11 @@ SERVICES = [
 ]
 
 PROBE = (
-    ". /etc/os-release; echo \"$VERSION_CODENAME\"; "
+    '. /etc/os-release; echo "$VERSION_CODENAME"; '
     "systemctl is-system-running; "
     f"systemctl is-active {' '.join(SERVICES)} | tr '\\n' ' '; echo; "
-    "ss -ltnH | awk '{print $4}' | sed 's/.*://' | sort -nu | tr '\\n' ' '"
+    # 127.0.0.11 is the docker network's DNS resolver, not a service of the host.
+    "ss -ltnH | awk 'index($4, \"127.0.0.11:\") != 1 {print $4}' | sed 's/.*://' | sort -nu | tr '\\n' ' '"
 )
 
 
@@ -47,17 +48,18 @@ def main() -> int:
         if container.status != "running":
             rows.append((host, "-", container.status, "-", "-", "-"))
             continue
-        out = container.exec_run(["sh", "-c", PROBE]).output.decode().splitlines() + ["", "", "", ""]
+        out = [*container.exec_run(["sh", "-c", PROBE]).output.decode().splitlines(), "", "", "", ""]
         release, state, active, ports = out[:4]
-        running = [name for name, st in zip(SERVICES, active.split()) if st == "active"]
+        running = [name for name, st in zip(SERVICES, active.split(), strict=False) if st == "active"]
         published = []
         for inner, bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
             for binding in bindings or []:
                 published.append(f"{binding['HostPort']}->{inner.split('/')[0]}")
-        rows.append((host, release, state, ", ".join(running) or "-", ports.strip() or "-", ", ".join(published) or "-"))
+        services = ", ".join(running) or "-"
+        rows.append((host, release, state, services, ports.strip() or "-", ", ".join(published) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
