@@ -28,7 +28,9 @@ IMAGE = "corvid-lab/debian:bookworm"
 NAME = "corvid-test-redis-bad-input"
 # A recognisable secret: it must never show up in the output.
 SECRET = "bad-input-secret-7c1e"
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M)
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M
+)
 STATE_COMMAND = (
     "dpkg-query -W -f='${db:Status-Status}' redis-server redis-tools 2>&1; echo;"
     " ls -d /etc/redis /var/lib/redis /etc/systemd/system/redis-server.service.d 2>&1;"

@@ -19,6 +19,7 @@ import yaml
 PRIMARY = "corvid-redis-primary"
 REPLICA = "corvid-redis-replica"
 PORT = 6379
+TLS_PORT = 6380
 
 INVENTORY = yaml.safe_load((Path(__file__).parents[1] / "molecule.yml").read_text())["provisioner"]["inventory"]
 USERS = {user["name"]: user["password"] for user in INVENTORY["group_vars"]["all"]["redis_acl_users"]}
@@ -59,6 +60,17 @@ def test_service_running_and_enabled(host):
 
 def test_port_listening(host):
     assert host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+
+
+def test_tls_port_answers(host):
+    assert host.socket(f"tcp://0.0.0.0:{TLS_PORT}").is_listening
+    run = host.run(
+        "REDISCLI_AUTH=%s redis-cli --no-auth-warning --tls --cacert /etc/ssl/redis-test.pem --user app"
+        " -h 127.0.0.1 -p %s PING",
+        USERS["app"],
+        str(TLS_PORT),
+    )
+    assert run.stdout.strip() == "PONG", run.stderr
 
 
 def test_container_dropin_present(host):
