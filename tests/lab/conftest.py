@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories" / "lab"
 VAULT_PASSWORD_FILE = INVENTORY / "vault-password"
+os.environ["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
     r"\s+failed=(?P<failed>\d+)",
@@ -31,7 +32,7 @@ def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess
         text=True,
         check=False,
         cwd=ROOT,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
     )
     recap = {
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(run.stdout)
@@ -57,4 +58,5 @@ def lab_secrets() -> dict[str, str]:
 
 
 def lab_host(name: str):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", ansible_inventory=str(INVENTORY))
+    """The lab host `name`, reached through its container (inventories/lab names it corvid-lab-NAME)."""
+    return testinfra.get_host(f"docker://corvid-lab-{name}")
