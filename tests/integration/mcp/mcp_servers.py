@@ -40,6 +40,7 @@ SLOW_SECONDS = 60.0
 KINDS = (
     "stateful_sse",  # sessions, SSE responses with event ids, retry and notifications
     "stateless_json",  # no sessions, plain JSON responses
+    "stateful_json",  # sessions, plain JSON responses
     "legacy_sse",  # the 2024-11-05 HTTP+SSE transport
     "bearer",  # streamable HTTP behind bearer auth (401 + WWW-Authenticate + resource_metadata)
     "tls",  # stateless JSON over TLS with a test CA
@@ -252,6 +253,8 @@ def build_app(kind: str, port: int):
         return standard_server("corvid-stateful").streamable_http_app(
             event_store=MemoryEventStore(), retry_interval=1500
         )
+    if kind == "stateful_json":
+        return standard_server("corvid-stateful-json").streamable_http_app(json_response=True)
     if kind == "stateless_json":
         return standard_server("corvid-stateless").streamable_http_app(stateless_http=True, json_response=True)
     if kind in ("tls", "mtls"):
