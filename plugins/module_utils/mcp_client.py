@@ -59,6 +59,21 @@ META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+# Headers the transports set themselves; a user-supplied one would be sent twice.
+PROTOCOL_HEADERS = frozenset(
+    (
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "transfer-encoding",
+        "connection",
+    )
+)
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 MAX_JSON_BODY = 32 * 1024 * 1024
@@ -586,8 +601,9 @@ class _BaseTransport:
         self.notifications = 0
 
     def base_headers(self):
-        headers = [("User-Agent", self.client.user_agent)]
-        headers.extend(self.user_headers)
+        headers = list(self.user_headers)
+        if not any(name.lower() == "user-agent" for name, _value in headers):
+            headers.insert(0, ("User-Agent", self.client.user_agent))
         return headers
 
     def _auth_failure(self, response, conn):
@@ -773,9 +789,13 @@ class StreamableHttpTransport(_BaseTransport):
         raise ProtocolError("the event stream ended before the response to %s arrived" % method)
 
     def _answer(self, message):
+        """Best effort: a server that cannot take our answer to its request is not a failed check."""
         reply = json.dumps(self._reply_for(message), separators=(",", ":")).encode("utf-8")
         conn, response = self._exchange("POST", self.target, self._headers(), reply)
-        _read_body(conn, response, self.deadline, MAX_ERROR_BODY)
+        try:
+            _read_body(conn, response, self.deadline, MAX_ERROR_BODY)
+        except ProtocolError:
+            conn.close()
         self.client.release(conn, response)
 
     def notify(self, method, params=None):
@@ -911,7 +931,8 @@ class LegacySseTransport(_BaseTransport):
                         return self._result_of(item)
                     continue
                 if "id" in item and "method" in item:
-                    self._post(self._reply_for(item))
+                    with contextlib.suppress(HttpStatusError, RpcError, ProtocolError):  # best effort
+                        self._post(self._reply_for(item))
                 else:
                     self.notifications += 1
         raise ProtocolError("the SSE stream ended before the response to %s arrived" % method)
@@ -1005,6 +1026,11 @@ class EndpointCheck:
         headers = []
         authorization = False
         for name, value in (self.config.get("headers") or {}).items():
+            if name.lower() in PROTOCOL_HEADERS:
+                self.result["warnings"].append(
+                    "header %s is set by the client itself; the given value is ignored" % name
+                )
+                continue
             if name.lower() == "authorization":
                 authorization = True
             headers.append((name, str(value)))

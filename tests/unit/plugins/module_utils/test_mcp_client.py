@@ -668,3 +668,31 @@ def test_build_ssl_context_errors(tmp_path):
     assert caught.value.option == "client_cert"
     context = mcp_client.build_ssl_context(validate_certs=False)
     assert context.check_hostname is False
+
+
+def test_protocol_headers_given_by_the_user_are_ignored(scripted):
+    server = scripted(mcp_handler())
+    res = check(server.url(), headers={"Accept": "text/html", "User-Agent": "probe/1", "X-Trace": "1"})
+    assert res["healthy"]
+    assert server.requests[0].headers["accept"] == "application/json, text/event-stream"
+    assert server.requests[0].headers["user-agent"] == "probe/1"
+    assert server.requests[0].headers["x-trace"] == "1"
+    assert any("Accept is set by the client" in w for w in res["warnings"])
+
+
+def test_failed_answer_to_a_server_request_does_not_fail_the_check(scripted):
+    def tools_list(request, conn):
+        send_sse(
+            conn,
+            sse_event({"jsonrpc": "2.0", "id": "srv-1", "method": "roots/list"}),
+            sse_event(result(request, {"tools": [{"name": "x"}]})),
+        )
+
+    def handler(request, conn):
+        if request.json and "method" not in request.json:  # our answer to roots/list
+            send_response(conn, 400, b"no thanks")
+            return None
+        return mcp_handler(**{"tools/list": tools_list})(request, conn)
+
+    res = check(scripted(handler).url())
+    assert res["healthy"], res
