@@ -76,6 +76,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
+	shellcheck .ci/run lab/bin/ensure-docker lab/images/build tests/tools/sanity
 
 unit: venv
 	$(BIN)/pytest tests/unit
