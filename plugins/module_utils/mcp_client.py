@@ -597,6 +597,7 @@ class _BaseTransport:
         self.user_headers = headers
         self.deadline = deadline
         self.session_id = None
+        self.last_status = None
         self.server_requests = 0
         self.notifications = 0
 
@@ -650,7 +651,9 @@ class _BaseTransport:
         for attempt in (0, 1):
             conn, reused = self.client.acquire(target)
             try:
-                return conn, conn.send(self.deadline, method, target, headers, body)
+                response = conn.send(self.deadline, method, target, headers, body)
+                self.last_status = response.status
+                return conn, response
             except (
                 http.client.RemoteDisconnected,
                 ConnectionResetError,
@@ -1153,6 +1156,8 @@ class EndpointCheck:
         except CheckError as exc:
             self._record_failure(exc)
         total = time.monotonic() - self.started
+        if result["http_status"] is None and self.transport is not None:
+            result["http_status"] = self.transport.last_status
         self._close()
         self.client.close()
         for stage, seconds in self.timings.items():

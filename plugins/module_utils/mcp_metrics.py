@@ -29,7 +29,7 @@ FAMILIES = (
     ("mcp_endpoint_expected_tools_missing", "Number of expected tools the endpoint does not list."),
     ("mcp_endpoint_protocol_info", "Negotiated protocol version, transport and server identity (value 1)."),
     ("mcp_endpoint_failure_info", "The stage at which the check failed (value 1; absent when healthy)."),
-    ("mcp_endpoint_http_status", "HTTP status of the failing request, when the failure had one."),
+    ("mcp_endpoint_http_status", "HTTP status of the failing request, or of the last request when none failed."),
     ("mcp_check_last_run_timestamp_seconds", "When the check run finished, as a Unix timestamp."),
     ("mcp_check_duration_seconds", "Wall time of the whole check run, in seconds."),
 )

@@ -382,7 +382,7 @@ endpoints:
       elements: str
       sample: []
     http_status:
-      description: HTTP status of the failing request, if the failure had one.
+      description: HTTP status of the failing request, or of the last request when none failed.
       type: int
       sample: 401
     jsonrpc_error:

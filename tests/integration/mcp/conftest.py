@@ -34,6 +34,7 @@ MANAGED_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sy
 KINDS = (
     "stateful_sse",
     "stateless_json",
+    "stateful_json",
     "legacy_sse",
     "bearer",
     "tls",

@@ -32,6 +32,7 @@ def matrix(servers, certs, bearer_token, tmp_path_factory):
             "url": servers.url("stateless_json"),
             "call_tool": {"name": "add", "arguments": {"a": 2, "b": 3}, "expected_structured": {"result": 5}},
         },
+        {"name": "stateful-json", "url": servers.url("stateful_json"), "call_tool": chatty},
         {"name": "legacy-auto", "url": servers.url("legacy_sse"), "call_tool": chatty},
         {"name": "legacy-fixed", "url": servers.url("legacy_sse"), "transport": "sse"},
         {"name": "bearer-ok", "url": servers.url("bearer"), "bearer_token": bearer_token},
@@ -105,6 +106,13 @@ def test_stateless_json(matrix):
     assert res["healthy"], res
     assert res["session"] is False  # no Mcp-Session-Id, so no DELETE either
     assert res["call"]["structured"] == {"result": 5}
+
+
+def test_stateful_json(matrix):
+    res = matrix[0].endpoint("stateful-json")
+    assert res["healthy"], res
+    assert res["session"] is True and res["http_status"] == 200
+    assert res["call"]["text"] == "hello"  # notifications have no wire in JSON mode; the answer still comes
 
 
 def test_legacy_sse_auto_detected_and_fixed(matrix):
