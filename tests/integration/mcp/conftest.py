@@ -234,6 +234,15 @@ def ansible_env(callback: str = "ansible.posix.json") -> dict[str, str]:
     return env
 
 
+def target_python(version: str) -> str | None:
+    """An interpreter for Python ``version`` (pyenv's or on PATH), or None."""
+    candidates = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}"))
+    if candidates:
+        return str(candidates[-1])
+    found = shutil.which(f"python{version}")
+    return found if found and "/shims/" not in found else None
+
+
 def run_module(args: dict[str, Any], *extra: str, callback: str = "ansible.posix.json", timeout: float = 120) -> Run:
     """``ansible localhost -m corvid.platform.mcp_check -a <json>``; ``extra`` goes to the command line."""
     command = [

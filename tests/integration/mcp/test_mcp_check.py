@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, metric_lines, run_module, run_playbook
+from conftest import ROOT, metric_lines, run_module, run_playbook, target_python
 
 pytestmark = pytest.mark.integration
 
@@ -391,6 +391,30 @@ def test_module_wall_time_for_many_endpoints(servers):
     run = run_module({"endpoints": endpoints, "workers": 30})
     assert run.rc == 0 and run.result["summary"]["healthy"] == 30
     assert run.result["elapsed"] < 5
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.9", "3.10", "3.12", "3.13"])
+def test_runs_on_every_target_python(servers, certs, version):
+    """Managed hosts run Python 3.8 to 3.13 (3.11 is every other test's interpreter)."""
+    interpreter = target_python(version)
+    if interpreter is None:
+        pytest.skip(f"no Python {version} on this machine")
+    endpoints = [
+        {
+            "name": "stateful",
+            "url": servers.url("stateful_sse"),
+            "call_tool": {"name": "add", "arguments": {"a": 1, "b": 2}, "expected_text": "3"},
+        },
+        {"name": "legacy", "url": servers.url("legacy_sse")},
+        {"name": "modern", "url": servers.url("modern_only")},
+        {"name": "tls", "url": servers.url("tls"), "ca_path": str(certs / "ca.pem")},
+        {"name": "drop", "url": servers.url("drop")},
+    ]
+    args = {"endpoints": endpoints, "failure_policy": "never"}
+    run = run_module(args, "-e", f"ansible_python_interpreter={interpreter}")
+    assert run.rc == 0, run.stdout + run.stderr
+    assert [e["name"] for e in run.result["endpoints"] if e["healthy"]] == ["stateful", "legacy", "modern", "tls"]
+    assert run.endpoint("drop")["failed_stage"] == "list"
 
 
 def test_collection_layout():
