@@ -1146,6 +1146,9 @@ class EndpointCheck:
             self.deadline, self.ssl_context, self.timings, "%s/%s" % (CLIENT_NAME, CLIENT_VERSION)
         )
         try:
+            if self.ssl_context is None and self.config["url"].lower().startswith("https:"):
+                self.ssl_context = self._own_ssl_context()
+                self.client.ssl_context = self.ssl_context
             self._establish()
             self._list()
             result["up"] = True
@@ -1172,6 +1175,15 @@ class EndpointCheck:
         result["failures"] = [message for _stage, message in result["failures"]]
         result["healthy"] = result["up"] and not result["failures"]
         return result
+
+    def _own_ssl_context(self):
+        config = self.config
+        try:
+            return build_ssl_context(
+                config["validate_certs"], config["ca_path"], config["client_cert"], config["client_key"]
+            )
+        except ConfigError as exc:
+            raise CheckError("tls", str(exc)) from None
 
     def _record_failure(self, exc):
         result = self.result

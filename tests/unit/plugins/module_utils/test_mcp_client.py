@@ -696,3 +696,8 @@ def test_failed_answer_to_a_server_request_does_not_fail_the_check(scripted):
 
     res = check(scripted(handler).url())
     assert res["healthy"], res
+
+
+def test_tls_options_of_the_config_apply_without_a_prepared_context(tmp_path):
+    res = check("https://127.0.0.1:1/mcp", ca_path=str(tmp_path / "missing.pem"))
+    assert res["failed_stage"] == "tls" and "ca_path" in res["error"]
