@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv docker images lab lab-up lab-converge lab-summary lab-down lint unit sanity \
-	integration molecule molecule-all lab-test build test bench clean
+	integration integration-mcp molecule molecule-all lab-test build test bench clean
 
 help:
 	@echo "make lab          create the lab and converge the platform on it (run it again: 0 changed)"
@@ -89,6 +89,9 @@ build: venv
 
 integration: venv images
 	$(BIN)/pytest tests/integration
+
+integration-mcp: venv
+	$(BIN)/pytest tests/integration/mcp
 
 molecule: venv images
 	$(BIN)/molecule test -s $(SCENARIO)
