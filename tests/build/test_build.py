@@ -13,7 +13,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Repository content that is for developing the collection, never for its users.
-NOT_SHIPPED = ("tests/", "molecule/", "lab/", ".ci/", ".config/", "Makefile", "pyproject.toml", "ansible.cfg", ".venv/")
+NOT_SHIPPED = (
+    "tests/",
+    "molecule/",
+    "lab/",
+    "inventories/lab/",
+    ".ci/",
+    ".config/",
+    "Makefile",
+    "pyproject.toml",
+    "ansible.cfg",
+    ".venv/",
+)
 
 
 @pytest.fixture(scope="module")
