@@ -111,7 +111,7 @@ test:
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
 bench: venv images
-	$(BIN)/python tests/bench/bench_lab.py
+	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_lab.py
 	$(BIN)/python tests/bench/bench_mcp.py
 
 clean:

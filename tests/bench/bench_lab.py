@@ -3,25 +3,22 @@
 (no-change) converge, and count the tasks each host runs. Prints a table.
 
 It removes and recreates the lab containers (apt packages come from the lab's cache).
+Run it with tests/tools on PYTHONPATH, as `make bench` does.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from recap import parse_recap
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories" / "lab"
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)"
-    r"\s+skipped=(?P<skipped>\d+)",
-    re.M,
-)
 ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
 
 
@@ -50,8 +47,8 @@ def main() -> int:
     first, first_out = playbook("playbooks/site.yml")
     second, second_out = playbook("playbooks/site.yml")
 
-    first_rows = {m["host"]: m.groupdict() for m in RECAP.finditer(first_out)}
-    second_rows = {m["host"]: m.groupdict() for m in RECAP.finditer(second_out)}
+    first_rows = parse_recap(first_out)
+    second_rows = parse_recap(second_out)
     print(f"lab create (containers, systemd booted): {create:6.1f} s")
     print(f"first converge of playbooks/site.yml:    {first:6.1f} s")
     print(f"second converge (no change):             {second:6.1f} s")
@@ -59,7 +56,7 @@ def main() -> int:
     print(f"{'host':10} {'tasks':>6} {'changed (1st)':>14} {'changed (2nd)':>14} {'skipped':>8}")
     for host in sorted(second_rows):
         row = second_rows[host]
-        tasks = int(row["ok"]) + int(row["skipped"])
+        tasks = row["ok"] + row["skipped"]
         print(
             f"{host:10} {tasks:>6} {first_rows.get(host, {}).get('changed', '-'):>14} "
             f"{row['changed']:>14} {row['skipped']:>8}"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from recap import parse_recap
 
 docker = pytest.importorskip("docker")
 
@@ -28,9 +29,6 @@ IMAGE = "corvid-lab/debian:bookworm"
 NAME = "corvid-test-redis-bad-input"
 # A recognisable secret: it must never show up in the output.
 SECRET = "bad-input-secret-7c1e"
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M
-)
 STATE_COMMAND = (
     "dpkg-query -W -f='${db:Status-Status}' redis-server redis-tools 2>&1; echo;"
     " ls -d /etc/redis /var/lib/redis /etc/systemd/system/redis-server.service.d 2>&1;"
@@ -134,8 +132,7 @@ def run_role(container, tmp_path_factory):
                 "ANSIBLE_FORCE_COLOR": "0",
             },
         )
-        recap = {m["host"]: m.groupdict() for m in RECAP.finditer(process.stdout)}
-        return process, recap.get(NAME, {})
+        return process, parse_recap(process.stdout).get(NAME, {})
 
     return run
 
@@ -151,7 +148,7 @@ def test_bad_input_fails_before_any_change(container, run_role, extra_vars, expe
     output = process.stdout + process.stderr
 
     assert process.returncode != 0, output
-    assert (recap.get("changed"), recap.get("failed")) == ("0", "1"), output
+    assert (recap.get("changed"), recap.get("failed")) == (0, 1), output
     for text in expected:
         assert text in output, output
     assert SECRET not in output
@@ -169,6 +166,6 @@ def test_check_mode_on_a_fresh_host_fails_nothing(container, run_role):
     output = process.stdout + process.stderr
 
     assert process.returncode == 0, output
-    assert recap.get("failed") == "0", output
+    assert recap.get("failed") == 0, output
     assert SECRET not in output
     assert host_state(container) == before

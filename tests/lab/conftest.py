@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,13 @@ import pytest
 import testinfra
 import yaml
 
+from recap import parse_recap
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories" / "lab"
 VAULT_PASSWORD_FILE = INVENTORY / "vault-password"
 os.environ["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)",
-    re.M,
-)
 
 
 def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
@@ -34,10 +30,7 @@ def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess
         cwd=ROOT,
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
     )
-    recap = {
-        m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(run.stdout)
-    }
-    return run, recap
+    return run, parse_recap(run.stdout)
 
 
 @pytest.fixture(scope="session")

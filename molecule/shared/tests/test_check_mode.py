@@ -5,13 +5,9 @@ after idempotence, against the same inventory and ansible.cfg molecule used.
 """
 
 import os
-import re
 import subprocess
 
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
-    re.M,
-)
+from recap import parse_recap
 
 
 def test_check_mode_reports_no_change():
@@ -31,7 +27,7 @@ def test_check_mode_reports_no_change():
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    recap = [m.groupdict() for m in RECAP.finditer(run.stdout)]
+    recap = parse_recap(run.stdout)
     assert recap, run.stdout
-    for row in recap:
-        assert (row["changed"], row["failed"], row["unreachable"]) == ("0", "0", "0"), run.stdout
+    for row in recap.values():
+        assert (row["changed"], row["failed"], row["unreachable"]) == (0, 0, 0), run.stdout
