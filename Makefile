@@ -19,6 +19,9 @@ SUITES := bookworm trixie
 SCENARIO ?= redis
 ANSIBLE_PLAYBOOK := $(BIN)/ansible-playbook
 LAB_INVENTORY := inventories/lab
+# Base-image debootstrap cache and the lab hosts' apt caches (lab/images/build, lab/lab.yml,
+# molecule/shared/create.yml all read it).
+export CORVID_LAB_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/corvid-lab
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -38,6 +41,7 @@ help:
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python >= 3.11 is needed for ansible-core 2.19; install python3.11 or newer" >&2; exit 1; }
+	lab/bin/ensure-tools venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --group dev
@@ -50,7 +54,7 @@ $(COLLECTION_LINK):
 venv: $(STAMP) $(COLLECTION_LINK)
 
 docker:
-	@lab/bin/ensure-docker
+	@lab/bin/ensure-tools lab
 
 images: docker
 	@for suite in $(SUITES); do lab/images/build $$suite; done
@@ -76,13 +80,14 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
-	shellcheck .ci/run lab/bin/ensure-docker lab/images/build tests/tools/sanity
+	@lab/bin/ensure-tools lint
+	shellcheck .ci/run lab/bin/ensure-tools lab/images/build tests/tools/sanity
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 sanity: venv
-	tests/tools/sanity
+	ANSIBLE_TEST_PYTHON=$(CURDIR)/$(BIN)/python tests/tools/sanity
 
 build: venv
 	$(BIN)/pytest tests/build
