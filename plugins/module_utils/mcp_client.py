@@ -36,6 +36,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
+from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
 from ansible_collections.corvid.platform.plugins.module_utils.mcp_sse import SSEError, SSEParser
 
 CLIENT_NAME = "corvid.platform.mcp_check"
@@ -164,12 +165,8 @@ class ProtocolError(Exception):
     """The server's answer does not follow the protocol."""
 
 
-class ConfigError(Exception):
-    """The endpoint configuration cannot be used; ``option`` names the option at fault."""
-
-    def __init__(self, option, message):
-        super().__init__("%s: %s" % (option, message))
-        self.option = option
+class ConfigError(OptionError):
+    """The endpoint configuration cannot be used; ``option`` names the option at fault, ``message`` says why."""
 
 
 # --------------------------------------------------------------------------- helpers

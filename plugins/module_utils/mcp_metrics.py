@@ -15,6 +15,8 @@ import os
 import re
 import tempfile
 
+from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
+
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset(
     ("endpoint", "url", "transport", "stage", "protocol_version", "era", "server_name", "server_version", "session")
@@ -35,10 +37,8 @@ FAMILIES = (
 )
 
 
-class MetricsError(Exception):
-    def __init__(self, option, message):
-        super().__init__("%s: %s" % (option, message))
-        self.option = option
+class MetricsError(OptionError):
+    """A metrics option cannot be used; ``option`` names it, ``message`` says why."""
 
 
 def escape_label_value(value):

@@ -56,6 +56,10 @@ options:
         URL of the event stream (often ending in C(/sse)).
       - User information in the URL (C(https://user:pass@host/mcp)) is sent as HTTP basic authentication unless
         O(bearer_token) or an C(Authorization) header is given; it never appears in results.
+      - The password and the query values of the URL are treated as secrets. Results and metrics carry the URL
+        without user information and with query values masked; in the rest of the task output, such as the
+        module arguments Ansible logs, they are masked like O(headers) values once the options have passed
+        Ansible's type and choice checks (so a very short query value, say C(1), masks every occurrence of it).
       - Mutually exclusive with O(endpoints); one of the two is required.
     type: str
   name:
@@ -490,6 +494,7 @@ msg:
 """
 
 import time
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corvid.platform.plugins.module_utils.mcp_client import (
@@ -503,8 +508,8 @@ from ansible_collections.corvid.platform.plugins.module_utils.mcp_client import 
     validate_headers,
     validate_url,
 )
+from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
 from ansible_collections.corvid.platform.plugins.module_utils.mcp_metrics import (
-    MetricsError,
     check_textfile_path,
     render_metrics,
     validate_extra_labels,
@@ -609,7 +614,7 @@ def _validate_endpoint(config, prefix):
         if config.get("client_key") and not config.get("client_cert"):
             raise ConfigError("client_key", "needs client_cert")
     except ConfigError as exc:
-        raise ConfigError(prefix + exc.option, str(exc).split(": ", 1)[1]) from None
+        raise exc.prefixed(prefix) from None
 
 
 def build_configs(params):
@@ -638,8 +643,11 @@ def build_configs(params):
     return configs
 
 
-def ssl_contexts_for(configs):
-    """One SSLContext per distinct TLS setting (loading CA bundles is not cheap)."""
+def ssl_contexts_for(configs, listed):
+    """One SSLContext per distinct TLS setting (loading CA bundles is not cheap).
+
+    ``listed`` tells whether the configs come from ``endpoints`` (errors name ``endpoints[N].option``)
+    or from the top-level ``url`` (errors name the top-level option)."""
     cache = {}
     contexts = {}
     for index, config in enumerate(configs):
@@ -650,10 +658,38 @@ def ssl_contexts_for(configs):
             try:
                 cache[key] = build_ssl_context(*key)
             except ConfigError as exc:
-                prefix = "" if len(configs) == 1 else "endpoints[%s]." % index
-                raise ConfigError(prefix + exc.option, str(exc).split(": ", 1)[1]) from None
+                raise exc.prefixed("endpoints[%s]." % index if listed else "") from None
         contexts[index] = cache[key]
     return contexts
+
+
+def url_secrets(url):
+    """The secrets of a URL as they may appear in the task's output: the password of the user information and
+    every query value, raw and decoded. Non-empty strings only; a URL that does not parse gives what it can."""
+    if not isinstance(url, str):
+        return set()
+    secrets = set()
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        secrets.update((password, unquote(password)))
+    query = url.partition("#")[0].partition("?")[2]
+    for pair in query.split("&"):
+        value = pair.partition("=")[2]
+        if value:
+            secrets.update((value, unquote_plus(value)))
+    return {secret for secret in secrets if secret}
+
+
+def hide_url_secrets(module):
+    """Mask the secrets of every URL wherever the module's output carries them, notably the ``url`` and
+    ``endpoints[].url`` of ``invocation.module_args`` that Ansible prints with -vvv and AWX stores."""
+    params = module.params
+    urls = [params["url"]] + [endpoint.get("url") for endpoint in params["endpoints"] or ()]
+    for url in urls:
+        module.no_log_values.update(url_secrets(url))
 
 
 def summarise(results):
@@ -689,15 +725,16 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    hide_url_secrets(module)  # before anything can fail, so failures do not show them either
     try:
         if params["workers"] < 1:
             raise ConfigError("workers", "must be at least 1, got %s" % params["workers"])
         configs = build_configs(params)
-        contexts = ssl_contexts_for(configs)
+        contexts = ssl_contexts_for(configs, listed=params["endpoints"] is not None)
         validate_extra_labels(params["metrics_labels"])
         if params["textfile_path"] is not None:
             check_textfile_path(params["textfile_path"])
-    except (ConfigError, MetricsError) as exc:
+    except OptionError as exc:
         module.fail_json(msg=str(exc))
 
     started = time.monotonic()

@@ -8,6 +8,7 @@ on ``localhost`` with ``/usr/bin/python3`` as interpreter: the standard library 
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import ipaddress
 import json
@@ -190,10 +191,13 @@ def servers(certs, tmp_path_factory):
 
 
 def _collections_env() -> dict[str, str]:
+    """Nothing when ``make venv`` linked the collection into .cache/collections (ansible.cfg looks there);
+    otherwise a link in a temporary directory, removed when the test session ends."""
     linked = ROOT / ".cache" / "collections" / "ansible_collections" / "corvid" / "platform"
     if linked.exists():
         return {}
     temp = Path(tempfile.mkdtemp(prefix="corvid-collections-"))
+    atexit.register(shutil.rmtree, temp, True)  # removes the link, never follows it into the repository
     (temp / "ansible_collections" / "corvid").mkdir(parents=True)
     (temp / "ansible_collections" / "corvid" / "platform").symlink_to(ROOT)
     return {"ANSIBLE_COLLECTIONS_PATH": str(temp)}

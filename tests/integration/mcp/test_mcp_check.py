@@ -349,11 +349,33 @@ def test_secrets_never_show(servers, bearer_token):
     assert bearer_token not in json.dumps(run.result)
 
 
+def test_url_secrets_never_show(servers):
+    """The password and query values of a URL stay out of the output, invocation.module_args included."""
+    password, api_key = "s3cret-pw-91c", "TOPSECRET-q-55d"
+    url = servers.url("stateless_json").replace("http://", f"http://alice:{password}@") + f"?api_key={api_key}"
+    for args in (
+        {"url": url, "name": "single"},
+        {"endpoints": [{"name": "listed", "url": url}], "failure_policy": "never"},
+        {"endpoints": [{"name": "listed", "url": url}, {"url": "ftp://127.0.0.1/mcp"}]},  # fails on options
+    ):
+        for callback in ("ansible.posix.json", "ansible.builtin.default"):
+            run = run_module(args, "-vvv", callback=callback)
+            output = run.stdout + run.stderr
+            assert "Traceback" not in output, output
+            assert "alice:********@127.0.0.1" in output, output  # the invocation is there, masked
+            for secret in (password, api_key):
+                assert secret not in output, f"{secret} leaked with {callback}: {output}"
+    run = run_module({"url": url, "name": "single"})
+    assert run.rc == 0 and run.endpoint("single")["healthy"], run.result
+    assert run.endpoint("single")["url"].endswith("/mcp?api_key=REDACTED")
+
+
 def test_health_playbook(servers, bearer_token, ansible_tmp):
     """playbooks/mcp_health.yml on localhost with endpoints given as inventory-style variables."""
     metrics = ansible_tmp / "mcp.prom"
     variables = {
         "mcp_health_hosts": "localhost",
+        "ansible_become": False,  # the play becomes root for the textfile directory; here the test user owns it
         "mcp_health_textfile_path": str(metrics),
         "mcp_health_failure_policy": "any",
         "mcp_health_endpoints": [
@@ -383,6 +405,30 @@ def test_health_playbook(servers, bearer_token, ansible_tmp):
     assert completed.returncode != 0
     assert "gone: DOWN at connect" in output
     assert 'mcp_endpoint_up{checker="localhost",endpoint="gone"' in metrics.read_text()
+    # the module applied the policy and the report still ran after it failed the task
+    assert "fatal: [localhost]: FAILED!" in output and "TASK [Report every endpoint]" in output
+    assert "1 of 4 MCP endpoints unhealthy: gone (connect: cannot connect" in output
+    assert re.search(r"localhost\s+: ok=1 .*failed=1", output), output
+
+    variables["mcp_health_failure_policy"] = "never"
+    extra.write_text(json.dumps(variables))
+    completed = run_playbook(
+        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "gone: DOWN at connect" in output
+
+    variables["mcp_health_timeout"] = -1  # bad options: no endpoints in the result, the report still runs
+    extra.write_text(json.dumps(variables))
+    completed = run_playbook(
+        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "TASK [Report every endpoint]" in output
+    report = output.split("TASK [Report every endpoint]", 1)[-1]
+    assert re.search(r"ok: \[localhost\] =>\s+msg:\s+- '?endpoints\[0\]\.timeout: must be greater", report), output
 
 
 def test_module_wall_time_for_many_endpoints(servers):

@@ -81,6 +81,14 @@ def fake_checks(monkeypatch):
         ({"url": "https://a.example/mcp", "max_latency_ms": 0}, "max_latency_ms: must be greater than 0"),
         ({"url": "https://a.example/mcp", "client_key": "/k.pem"}, "client_key: needs client_cert"),
         ({"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"}, "ca_path: cannot load CA bundle"),
+        (
+            {"endpoints": [{"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"}]},
+            "endpoints[0].ca_path: cannot load CA bundle",
+        ),
+        (
+            {"endpoints": [{"url": "http://a.example/mcp"}, {"url": "https://b.example/mcp", "client_cert": "/c.pem"}]},
+            "endpoints[1].client_cert: cannot load",
+        ),
         ({"url": "https://a.example/mcp", "headers": {"X-Bad": "a\nb"}}, "headers: "),
         ({"url": "https://a.example/mcp", "metrics_labels": {"bad-label": "x"}}, "metrics_labels: "),
         ({"endpoints": [{"url": "https://a.example/mcp"}, {"url": "ftp://b.example/mcp"}]}, "endpoints[1].url: "),
@@ -97,6 +105,60 @@ def test_bad_input_names_the_option(run, fake_checks, args, fragment):
     assert kind == "fail"
     assert fragment in result["msg"], result["msg"]
     assert "configs" not in fake_checks  # nothing was checked
+
+
+def test_tls_errors_of_a_single_listed_endpoint_name_the_list_element(run, fake_checks):
+    kind, result = run({"endpoints": [{"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"}]})
+    assert kind == "fail"
+    assert result["msg"].startswith("endpoints[0].ca_path: cannot load CA bundle /nonexistent/ca.pem"), result["msg"]
+    kind, result = run({"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"})
+    assert result["msg"].startswith("ca_path: cannot load CA bundle"), result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        ("https://a.example/mcp", set()),
+        ("http://alice:s3cret@a.example/mcp?api_key=TOPSECRET", {"s3cret", "TOPSECRET"}),
+        ("http://alice@a.example/mcp?flag&empty=&k=v", {"v"}),
+        ("http://alice:p%40ss@a.example/mcp?q=a+b%2Fc#frag", {"p%40ss", "p@ss", "a+b%2Fc", "a b/c"}),
+        ("http://alice:pw@a.example:99999/mcp", {"pw"}),  # a bad port does not hide the password
+        ("http://alice:@a.example/mcp?x=1&y=two", {"1", "two"}),
+        (None, set()),
+    ],
+)
+def test_url_secrets(url, secrets):
+    assert mcp_check.url_secrets(url) == secrets
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"url": "http://alice:s3cret-pw-91@a.example/mcp?api_key=TOPSECRET-q-55&plain"},
+        {"endpoints": [{"url": "http://alice:s3cret-pw-91@a.example/mcp?api_key=TOPSECRET-q-55", "name": "a"}]},
+        # failing on a later option must not show them either
+        {"url": "http://alice:s3cret-pw-91@a.example/mcp?api_key=TOPSECRET-q-55", "timeout": -1},
+        {
+            "endpoints": [
+                {"url": "http://alice:s3cret-pw-91@a.example/mcp?api_key=TOPSECRET-q-55"},
+                {"url": "ftp://b.example/mcp"},
+            ]
+        },
+    ],
+)
+def test_url_secrets_never_reach_the_output(fake_checks, capsys, args):
+    """The real exit_json/fail_json: invocation.module_args keeps the URL, with its secrets masked."""
+    with patch_module_args(args), pytest.raises(SystemExit):
+        mcp_check.main()
+    output = json.loads(capsys.readouterr().out)
+    invocation = output["invocation"]["module_args"]
+    url = invocation["url"] if args.get("url") else invocation["endpoints"][0]["url"]
+    plain = "&plain" if "plain" in args.get("url", "") else ""
+    assert url == "http://alice:********@a.example/mcp?api_key=********" + plain
+    for secret in ("s3cret-pw-91", "TOPSECRET-q-55"):
+        assert secret not in json.dumps(output)
+    if "endpoints" in output:
+        assert output["endpoints"][0]["url"] == "http://a.example/mcp?api_key=REDACTED" + plain
 
 
 def test_endpoint_options_fall_back_to_top_level(run, fake_checks):
