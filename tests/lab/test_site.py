@@ -26,7 +26,8 @@ def test_check_mode_reports_no_change():
 
 
 def redis_cli(host, password: str, *command: str) -> str:
-    # The password goes through the environment (REDISCLI_AUTH), never the command line.
+    # REDISCLI_AUTH rather than redis-cli's arguments (it does sit in the `sh -c` line
+    # testinfra runs through docker exec: a lab-only secret); assertions never print it.
     cmd = host.run("REDISCLI_AUTH=%s redis-cli --user app --no-auth-warning" + " %s" * len(command), password, *command)
     assert cmd.rc == 0, cmd.stderr
     return cmd.stdout.strip()

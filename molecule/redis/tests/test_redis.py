@@ -1,7 +1,8 @@
 """Real state of the redis scenario: a primary (Debian 12) and its replica (Debian 13).
 
 Passwords come from the scenario's inventory (molecule.yml) and reach redis-cli through
-REDISCLI_AUTH, never its command line; assertions compare outputs only, so a failure
+REDISCLI_AUTH rather than its arguments (they do sit in the `sh -c` line testinfra runs
+through docker exec: test values only); assertions compare outputs only, so a failure
 report does not print a password.
 """
 
