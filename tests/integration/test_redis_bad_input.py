@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +61,74 @@ CASES = {
 }
 
 
+# The test host is started by the lab's own task files, so it runs systemd exactly as the
+# lab hosts and molecule's do; it gets a network of its own.
+HOST_PLAY = """\
+- name: Test host for the redis bad-input tests
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    lab_container_name: "{{ test_name }}"
+    lab_container_hostname: "{{ test_name }}"
+    lab_container_image: "{{ test_image }}"
+    lab_container_network: "{{ test_name }}"
+    lab_container_apt_cache: "{{ test_apt_cache }}"
+    lab_container_labels:
+      org.corvid.test: "{{ test_name }}"
+  tasks:
+    - name: Remove the test host and its network
+      when: test_state == 'absent'
+      block:
+        - name: Remove the test host
+          community.docker.docker_container:
+            name: "{{ test_name }}"
+            state: absent
+            force_kill: true
+        - name: Remove the test network
+          community.docker.docker_network:
+            name: "{{ test_name }}"
+            state: absent
+    - name: Start the test host
+      when: test_state == 'present'
+      block:
+        - name: Create the test network
+          community.docker.docker_network:
+            name: "{{ test_name }}"
+        - name: Start the container
+          ansible.builtin.import_tasks: "{{ lab_tasks }}/container.yml"
+        - name: Wait for systemd
+          ansible.builtin.import_tasks: "{{ lab_tasks }}/wait_systemd.yml"
+"""
+
+
+def host_play(state: str) -> None:
+    cache = Path(os.environ.get("CORVID_LAB_CACHE") or Path.home() / ".cache" / "corvid-lab")
+    variables = {
+        "test_state": state,
+        "test_name": NAME,
+        "test_image": IMAGE,
+        "test_apt_cache": str(cache / "apt" / NAME),
+        "lab_tasks": str(ROOT / "lab" / "tasks"),
+        # the docker modules run here, with this Python (it has the docker SDK)
+        "ansible_python_interpreter": sys.executable,
+    }
+    play = Path(os.environ.get("TMPDIR", "/tmp")) / f"{NAME}-host.yml"
+    play.write_text(HOST_PLAY)
+    try:
+        run = subprocess.run(
+            [BIN / "ansible-playbook", "-i", "localhost,", "-e", json.dumps(variables), play],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"},
+        )
+    finally:
+        play.unlink()
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 @pytest.fixture(scope="module")
 def container():
     try:
@@ -71,35 +138,12 @@ def container():
         pytest.skip(f"{IMAGE} is missing: build it with `make images`")
     except docker.errors.DockerException as error:
         pytest.skip(f"no docker engine: {error}")
-    stale = client.containers.list(all=True, filters={"name": f"^{NAME}$"})
-    for old in stale:
-        old.remove(force=True)
-    # The same systemd options as lab/tasks/container.yml.
-    box = client.containers.run(
-        IMAGE,
-        command="/lib/systemd/systemd",
-        name=NAME,
-        hostname=NAME,
-        detach=True,
-        cap_add=["SYS_ADMIN"],
-        cgroupns="host",
-        security_opt=["seccomp=unconfined"],
-        tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
-        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
-        stop_signal="SIGRTMIN+3",
-        labels={"org.corvid.test": NAME},
-    )
+    host_play("absent")  # a host left over from an interrupted run may have Redis on it
+    host_play("present")
     try:
-        # Right after the start systemctl may not reach systemd's bus yet: ask again.
-        deadline = time.monotonic() + 60
-        state = ""
-        while state not in ("running", "degraded") and time.monotonic() < deadline:
-            state = box.exec_run(["timeout", "30", "systemctl", "is-system-running", "--wait"]).output.decode().strip()
-            time.sleep(0.2)
-        assert state in ("running", "degraded"), state
-        yield box
+        yield client.containers.get(NAME)
     finally:
-        box.remove(force=True)
+        host_play("absent")
 
 
 @pytest.fixture(scope="module")
