@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, metric_lines, run_module, run_playbook, target_python
 
+from recap import parse_recap
+
 pytestmark = pytest.mark.integration
 
 
@@ -385,11 +387,16 @@ def test_health_playbook(servers, bearer_token, ansible_tmp):
         ],
     }
     extra = ansible_tmp / "vars.json"
-    extra.write_text(json.dumps(variables))
-    completed = run_playbook(
-        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
-    )
-    output = completed.stdout + completed.stderr
+
+    def run_health(variables):
+        """Run playbooks/mcp_health.yml on localhost with these variables; return the run and its output."""
+        extra.write_text(json.dumps(variables))
+        completed = run_playbook(
+            ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
+        )
+        return completed, completed.stdout + completed.stderr
+
+    completed, output = run_health(variables)
     assert completed.returncode == 0, output
     assert "3 of 3 MCP endpoints healthy" in output
     assert "stateful: up" in output and "legacy: up" in output
@@ -397,34 +404,23 @@ def test_health_playbook(servers, bearer_token, ansible_tmp):
     assert 'mcp_endpoint_healthy{checker="localhost",endpoint="bearer"} 1' in metric_lines(metrics)
 
     variables["mcp_health_endpoints"].append({"name": "gone", "url": "http://127.0.0.1:9/mcp"})
-    extra.write_text(json.dumps(variables))
-    completed = run_playbook(
-        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
-    )
-    output = completed.stdout + completed.stderr
+    completed, output = run_health(variables)
     assert completed.returncode != 0
     assert "gone: DOWN at connect" in output
     assert 'mcp_endpoint_up{checker="localhost",endpoint="gone"' in metrics.read_text()
     # the module applied the policy and the report still ran after it failed the task
     assert "fatal: [localhost]: FAILED!" in output and "TASK [Report every endpoint]" in output
     assert "1 of 4 MCP endpoints unhealthy: gone (connect: cannot connect" in output
-    assert re.search(r"localhost\s+: ok=1 .*failed=1", output), output
+    recap = parse_recap(completed.stdout)["localhost"]
+    assert (recap["ok"], recap["failed"]) == (1, 1), output
 
     variables["mcp_health_failure_policy"] = "never"
-    extra.write_text(json.dumps(variables))
-    completed = run_playbook(
-        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
-    )
-    output = completed.stdout + completed.stderr
+    completed, output = run_health(variables)
     assert completed.returncode == 0, output
     assert "gone: DOWN at connect" in output
 
     variables["mcp_health_timeout"] = -1  # bad options: no endpoints in the result, the report still runs
-    extra.write_text(json.dumps(variables))
-    completed = run_playbook(
-        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}"
-    )
-    output = completed.stdout + completed.stderr
+    completed, output = run_health(variables)
     assert completed.returncode != 0
     assert "TASK [Report every endpoint]" in output
     report = output.split("TASK [Report every endpoint]", 1)[-1]
