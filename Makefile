@@ -7,13 +7,16 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# The controller needs Python >= 3.11 (ansible-core 2.19); take the first one found.
-PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
-	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
-	  && { command -v $$p; break; }; done)
+# The controller needs Python >= 3.12 (ansible-core 2.20 and 2.21): the newest one found on
+# PATH or under pyenv (lab/bin/find-python). PYTHON=/path/to/python3.x overrides it.
+PYTHON ?= $(shell lab/bin/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The oldest claimed ansible-core (see meta/runtime.yml): unit and sanity run on it too.
+OLDEST_CORE := 2.20
+VENV_OLDEST := .cache/venv-core$(OLDEST_CORE)
+STAMP_OLDEST := $(VENV_OLDEST)/.installed
 COLLECTION_LINK := .cache/collections/ansible_collections/corvid/platform
 SUITES := bookworm trixie
 SCENARIO ?= redis
@@ -26,98 +29,107 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv docker images lab lab-up lab-converge lab-summary lab-down lint unit sanity \
-	integration integration-mcp molecule molecule-all lab-test build test bench clean
+	functional functional-mcp venv-oldest molecule molecule-all lab-test build test bench clean
 
-help:
-	@echo "make lab          create the lab and converge the platform on it (run it again: 0 changed)"
-	@echo "make test         every check CI runs (lint, unit, sanity, build, integration, molecule, lab)"
-	@echo "make lab-down     remove the lab containers and network"
-	@echo "make lint         yamllint, ansible-lint (production profile), ruff, argument_specs keys"
-	@echo "make unit         pytest unit tests"
-	@echo "make sanity       ansible-test sanity on a copy of the collection"
-	@echo "make integration  pytest integration tests (real servers on loopback, lab containers)"
-	@echo "make molecule SCENARIO=redis   one molecule scenario; molecule-all runs them all"
-	@echo "make bench        benchmarks: lab converge times and task counts, MCP checks"
+# Every target carries its description after "##"; `make help` lists them all.
+help: ## this list
+	@awk -F':.*## ' '/^[a-z][a-z0-9-]*:.*## / {printf "make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# --clear: a venv made by an older Python (or an older pyproject.toml) is rebuilt whole.
 $(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "make: Python >= 3.11 is needed for ansible-core 2.19; install python3.11 or newer" >&2; exit 1; }
+	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.12 found (ansible-core 2.20/2.21 need it on the controller); install python3.12 or newer (Debian 13: python3; elsewhere pyenv or your distribution), or set PYTHON=/path/to/python3.12" >&2; exit 1; }
 	lab/bin/ensure-tools venv
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --group dev
+	touch $@
+
+$(STAMP_OLDEST): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.12 found" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/pip install --quiet --upgrade pip
+	$(VENV_OLDEST)/bin/pip install --quiet --group oldest
 	touch $@
 
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
 
-venv: $(STAMP) $(COLLECTION_LINK)
+venv: $(STAMP) $(COLLECTION_LINK) ## the controller venv (.venv: newest Python >= 3.12, ansible-core 2.21, the tooling)
 
-docker:
+venv-oldest: $(STAMP_OLDEST) $(COLLECTION_LINK) ## a second venv with the oldest claimed ansible-core (unit and sanity run on it)
+
+docker: ## make sure a docker engine answers (installs docker.io and starts dockerd on Debian)
 	@lab/bin/ensure-tools lab
 
-images: docker
+images: docker ## build the lab's base images (debootstrap; rebuilt only when their inputs change)
 	@for suite in $(SUITES); do lab/images/build $$suite; done
 
-lab-up: venv images
+lab-up: venv images ## create the lab containers
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) lab/lab.yml
 
-lab-converge: venv
+lab-converge: venv ## run playbooks/site.yml on the lab
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) playbooks/site.yml
 
-lab-summary: venv
+lab-summary: venv ## what runs where in the lab
 	@$(BIN)/python lab/bin/summary.py
 
-lab: lab-up lab-converge lab-summary
+lab: lab-up lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
 
-lab-down: venv docker
+lab-down: venv docker ## remove the lab containers and network
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) lab/lab.yml -e lab_state=absent
 	rm -rf .cache/facts
 
-lint: venv
+lint: venv ## yamllint, ansible-lint (production profile), ruff, argument_specs keys, shellcheck
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
 	@lab/bin/ensure-tools lint
-	shellcheck .ci/run lab/bin/ensure-tools lab/images/build tests/tools/sanity
+	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/images/build tests/tools/sanity
 
-unit: venv
+# On the newest and the oldest claimed ansible-core.
+unit: venv venv-oldest ## pytest unit tests, on the newest and the oldest claimed ansible-core
 	$(BIN)/pytest tests/unit
+	$(VENV_OLDEST)/bin/pytest -q tests/unit
 
-sanity: venv
+sanity: venv venv-oldest ## ansible-test sanity on the built collection, on both claimed ansible-core versions
 	ANSIBLE_TEST_PYTHON=$(CURDIR)/$(BIN)/python tests/tools/sanity
+	ANSIBLE_TEST_PYTHON=$(CURDIR)/$(VENV_OLDEST)/bin/python tests/tools/sanity
 
-build: venv
+build: venv ## ansible-galaxy collection build and ansible-doc checks
 	$(BIN)/pytest tests/build
 
-integration: venv images
-	$(BIN)/pytest tests/integration
+functional: venv images ## pytest tests/functional: real servers on loopback, throwaway lab containers
+	$(BIN)/pytest tests/functional
 
-integration-mcp: venv
-	$(BIN)/pytest tests/integration/mcp
+functional-mcp: venv ## only the MCP functional tests
+	$(BIN)/pytest tests/functional/mcp
 
-molecule: venv images
+molecule: venv images ## one molecule scenario: make molecule SCENARIO=redis
 	$(BIN)/molecule test -s $(SCENARIO)
 
-molecule-all: venv images
+molecule-all: venv images ## every molecule scenario
 	$(BIN)/molecule test --all
 
 # From nothing: remove the lab, build it again, converge it, then check it.
-lab-test: venv
+lab-test: venv ## remove the lab, make lab from nothing, then pytest tests/lab
 	$(MAKE) --no-print-directory lab-down
 	$(MAKE) --no-print-directory lab
 	$(BIN)/pytest tests/lab
 
-test:
+test: ## every check CI runs, in CI's order; prints the total time
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit sanity build integration molecule-all lab-test; \
+	$(MAKE) --no-print-directory lint unit sanity build functional molecule-all lab-test; \
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
-bench: venv images
+bench: venv images ## benchmarks: converge times and task counts, MCP checks
 	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_lab.py
 	$(BIN)/python tests/bench/bench_mcp.py
 
-clean:
+clean: ## remove caches and test output
 	rm -rf .cache/facts tests/output .pytest_cache .ruff_cache
+
+distclean: clean ## clean, and remove the venvs and .cache
+	rm -rf $(VENV) $(VENV_OLDEST) .cache
