@@ -5,7 +5,7 @@
 
 """A health-check client for MCP (Model Context Protocol) servers, standard library only.
 
-It runs on managed hosts (Python 3.8 and later) and speaks:
+It runs on managed hosts (Python 3.9 and later) and speaks:
 
 * Streamable HTTP (2025-03-26 and later): every message is a POST that accepts JSON or an
   event stream; the ``Mcp-Session-Id`` a server hands out is sent back, ``MCP-Protocol-Version``
