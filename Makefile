@@ -87,7 +87,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, argument_specs 
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
 	@lab/bin/ensure-tools lint
-	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/images/build tests/tools/sanity
+	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/images/build tests/tools/sanity roles/*/files/*-check
 
 # On the newest and the oldest claimed ansible-core.
 unit: venv venv-oldest ## pytest unit tests, on the newest and the oldest claimed ansible-core

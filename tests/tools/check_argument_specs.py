@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Each role's meta/argument_specs.yml documents exactly the variables of its defaults/main.yml.
 
-For every role: the keys of defaults/main.yml equal the options of the `main` entry point;
+For every role: the keys of defaults/main.yml equal the options of its entry points (`main`,
+and for the internal `common` every `tasks_from` entry point);
 every option has a description and a type; a documented default equals the value in
 defaults/main.yml (templated defaults are compared as written). Exit 1 listing every gap.
 """
@@ -26,7 +27,9 @@ def check_role(role: Path) -> list[str]:
     main = (spec.get("argument_specs") or {}).get("main")
     if not main:
         return [f"roles/{name}: meta/argument_specs.yml has no `main` entry point"]
-    options = main.get("options") or {}
+    options = {}
+    for entry in spec["argument_specs"].values():
+        options.update((entry or {}).get("options") or {})
     defaults = (yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.is_file() else {}
 
     problems = []

@@ -1,0 +1,256 @@
+"""Every preflight message: each case fails with its own message, and only that one.
+
+No container: the roles' preflight entry points run against local hosts (one host per case,
+all in one ansible-playbook run with the JSON callback), and each host's message is read from
+the failing task's own result, not from the whole output. The shared checks that depend on
+facts this machine cannot fake (no facts, another distribution) are rendered from
+roles/common/templates/preflight.j2 with Ansible's own templating.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PREFLIGHT_TASK = "Check the role's variables before any change"
+SECRET = "preflight-secret-4d2a"
+
+# host name: (role, host variables, the one expected message)
+CASES: dict[str, tuple[str, dict, str]] = {
+    "redis_port_out_of_range": ("redis", {"redis_port": 70000}, "redis_port must be a TCP port"),
+    "redis_port_negative": ("redis", {"redis_port": -1}, "redis_port must be a TCP port"),
+    "redis_tls_port_out_of_range": (
+        "redis",
+        {"redis_tls_port": 65536, "redis_tls_cert_file": "/c", "redis_tls_key_file": "/k"},
+        "redis_tls_port must be a TCP port",
+    ),
+    "redis_no_listener": ("redis", {"redis_port": 0}, "redis_port and redis_tls_port are both 0"),
+    "redis_same_ports": (
+        "redis",
+        {"redis_tls_port": 6379, "redis_tls_cert_file": "/c", "redis_tls_key_file": "/k"},
+        "redis_port and redis_tls_port are both 6379",
+    ),
+    "redis_no_bind": ("redis", {"redis_bind_addresses": []}, "redis_bind_addresses is empty"),
+    "redis_bad_maxmemory": ("redis", {"redis_maxmemory": "lots"}, "redis_maxmemory must be a size such as 256mb"),
+    "redis_bad_save": ("redis", {"redis_save": [{"seconds": 0, "changes": 1}]}, "redis_save entries need seconds"),
+    "redis_cert_without_key": (
+        "redis",
+        {"redis_tls_cert_file": "/c"},
+        "redis_tls_cert_file and redis_tls_key_file go together",
+    ),
+    "redis_tls_port_without_cert": (
+        "redis",
+        {"redis_tls_port": 6380},
+        "redis_tls_port is 6380: set redis_tls_cert_file",
+    ),
+    "redis_tls_files_without_port": (
+        "redis",
+        {"redis_tls_ca_cert_file": "/ca"},
+        "redis_tls_cert_file, redis_tls_key_file or redis_tls_ca_cert_file is set but redis_tls_port is 0",
+    ),
+    "redis_replica_without_host": (
+        "redis",
+        {"redis_replicaof": {"port": 6379}, "redis_replication_password": SECRET},
+        "redis_replicaof needs a host",
+    ),
+    "redis_replica_of_itself": (
+        "redis",
+        {"redis_replicaof": {"host": "127.0.0.1"}, "redis_replication_password": SECRET},
+        "redis_replicaof points at this host itself",
+    ),
+    "redis_replica_bad_port": (
+        "redis",
+        {"redis_replicaof": {"host": "cache9", "port": 70000}, "redis_replication_password": SECRET},
+        "redis_replicaof.port must be a TCP port",
+    ),
+    "redis_replica_without_password": (
+        "redis",
+        {"redis_replicaof": {"host": "cache9"}},
+        "redis_replication_password is required when redis_replicaof is set",
+    ),
+    "redis_bad_replication_user": (
+        "redis",
+        {"redis_replication_user": "default"},
+        "redis_replication_user must be a user name",
+    ),
+    "redis_replication_password_newline": (
+        "redis",
+        {"redis_replication_password": SECRET + "\n"},
+        "redis_replication_password must not contain control characters",
+    ),
+    "redis_acl_bad_name": (
+        "redis",
+        {"redis_acl_users": [{"name": "has space", "password": SECRET}]},
+        'redis_acl_users[0].name "has space"',
+    ),
+    "redis_acl_no_password": (
+        "redis",
+        {"redis_acl_users": [{"name": "app", "password": ""}]},
+        "redis_acl_users[0] (app) has no password",
+    ),
+    "redis_acl_duplicate": (
+        "redis",
+        {"redis_acl_users": [{"name": "app", "password": SECRET}, {"name": "app", "password": SECRET}]},
+        'redis_acl_users names must be unique: "app"',
+    ),
+    "redis_default_user_without_password": (
+        "redis",
+        {"redis_default_user_enabled": True},
+        "redis_default_user_enabled is true but redis_default_user_password is empty",
+    ),
+    "common_unsupported_release": (
+        "redis",
+        {"common_supported_releases": ["11"]},
+        "The redis role supports Debian 11; this host runs Debian",
+    ),
+}
+
+PLAYBOOK = """\
+- name: Preflight of every role, one host per case
+  hosts: all:!outside
+  gather_facts: true
+  gather_subset: [min, network, virtual]
+  tasks:
+    - name: Preflight
+      ansible.builtin.include_role:
+        name: "corvid.platform.{{ case_role }}"
+        tasks_from: preflight
+
+- name: The shared preflight outside a role
+  hosts: outside
+  gather_facts: false
+  tasks:
+    - name: Preflight
+      ansible.builtin.import_role:
+        name: corvid.platform.common
+        tasks_from: preflight
+        rolespec_validate: false
+"""
+
+
+def failed_messages(output: str) -> dict[str, list[str]]:
+    """host -> the messages of its failed preflight task (from the JSON callback)."""
+    messages = {}
+    for play in json.loads(output)["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"].split(" : ")[-1] != PREFLIGHT_TASK:
+                continue
+            for host, result in task["hosts"].items():
+                if result.get("failed"):
+                    messages[host] = result["msg"]
+    return messages
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory) -> tuple[dict[str, list[str]], str]:
+    workdir = tmp_path_factory.mktemp("preflight")
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = {name: {**local, "case_role": role, **variables} for name, (role, variables, _) in CASES.items()}
+    hosts["redis_good"] = {**local, "case_role": "redis"}
+    inventory = {"all": {"hosts": hosts}, "outside": {"hosts": {"common_outside_a_role": local}}}
+    (workdir / "inventory.json").write_text(json.dumps(inventory))
+    (workdir / "playbook.yml").write_text(PLAYBOOK)
+    process = subprocess.run(
+        [BIN / "ansible-playbook", "-i", workdir / "inventory.json", workdir / "playbook.yml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=300,
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
+        },
+    )
+    return failed_messages(process.stdout), process.stdout + process.stderr
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    messages, output = preflight
+    expected = CASES[host][2]
+    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
+    assert len(messages[host]) == 1, messages[host]
+    assert expected in messages[host][0], messages[host]
+    assert SECRET not in json.dumps(messages[host])
+
+
+def test_good_variables_pass(preflight):
+    messages, _ = preflight
+    assert "redis_good" not in messages
+
+
+def test_outside_a_role(preflight):
+    messages, output = preflight
+    assert "common_outside_a_role" in messages, output[-3000:]
+    assert messages["common_outside_a_role"] == [
+        "corvid.platform.common is internal: import it from a role"
+        " (ansible.builtin.import_role with tasks_from), not from a play."
+    ]
+
+
+def test_secret_values_stay_out_of_the_whole_output(preflight):
+    _, output = preflight
+    assert SECRET not in output
+
+
+# The shared checks on facts this machine cannot fake, rendered with Ansible's templating.
+FACT_CASES = {
+    "no_facts": (
+        {},
+        "The redis role needs facts: run it in a play with gather_facts: true (or after ansible.builtin.setup).",
+    ),
+    "not_debian": (
+        {
+            "virtualization_type": "kvm",
+            "os_family": "RedHat",
+            "distribution": "Rocky",
+            "distribution_major_version": "9",
+        },
+        "The redis role supports Debian 12 and 13; this host runs Rocky.",
+    ),
+    "debian_11": (
+        {
+            "virtualization_type": "kvm",
+            "os_family": "Debian",
+            "distribution": "Debian",
+            "distribution_major_version": "11",
+        },
+        "The redis role supports Debian 12 and 13; this host runs Debian 11: use a supported release.",
+    ),
+    "debian_13": (
+        {
+            "virtualization_type": "kvm",
+            "os_family": "Debian",
+            "distribution": "Debian",
+            "distribution_major_version": "13",
+        },
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FACT_CASES)
+def test_shared_fact_checks(case):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    facts, expected = FACT_CASES[case]
+    variables = {
+        "ansible_parent_role_names": ["corvid.platform.redis"],
+        "common_caller": "redis",
+        "common_supported_releases": ["12", "13"],
+        "ansible_facts": facts,
+    }
+    source = (ROOT / "roles/common/templates/preflight.j2").read_text()
+    rendered = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source)) or ""
+    assert [line.strip() for line in rendered.splitlines() if line.strip()] == ([expected] if expected else [])
