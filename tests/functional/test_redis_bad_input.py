@@ -3,6 +3,8 @@
 One fresh systemd container (corvid-lab/debian:bookworm, no Redis) takes every case: the role
 runs with one bad variable, must fail with a message that names it, report no change, and
 leave the host as it was (no package, no /etc/redis, no drop-in, dpkg database untouched).
+The message is read from the failing task's own result (JSON callback): its msg and, for the
+argument spec, its argument_errors, never the spec it prints or the rest of the output.
 The same host then takes a `--check --diff` run with good input, which must fail nothing.
 """
 
@@ -15,8 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from recap import parse_recap
 
 docker = pytest.importorskip("docker")
 
@@ -152,7 +152,7 @@ def run_role(container, tmp_path_factory):
     (workdir / "inventory.ini").write_text(f"{NAME} ansible_connection=community.docker.docker ansible_user=root\n")
     (workdir / "playbook.yml").write_text(PLAYBOOK)
 
-    def run(extra_vars: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    def run(extra_vars: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict[str, int], list[str]]:
         (workdir / "vars.json").write_text(json.dumps(extra_vars))
         process = subprocess.run(
             [
@@ -174,11 +174,26 @@ def run_role(container, tmp_path_factory):
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
                 "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
             },
         )
-        return process, parse_recap(process.stdout).get(NAME, {})
+        report = json.loads(process.stdout)
+        return process, report["stats"].get(NAME, {}), failure_messages(report)
 
     return run
+
+
+def failure_messages(report: dict) -> list[str]:
+    """The messages of the tasks that failed on the test host: msg and argument_errors only."""
+    messages = []
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            result = task["hosts"].get(NAME, {})
+            if result.get("failed"):
+                msg = result.get("msg", "")
+                messages.extend(msg if isinstance(msg, list) else [msg])
+                messages.extend(result.get("argument_errors", []))
+    return messages
 
 
 def host_state(container) -> str:
@@ -188,13 +203,13 @@ def host_state(container) -> str:
 @pytest.mark.parametrize(("extra_vars", "expected"), CASES.values(), ids=CASES.keys())
 def test_bad_input_fails_before_any_change(container, run_role, extra_vars, expected):
     before = host_state(container)
-    process, recap = run_role(extra_vars)
+    process, stats, messages = run_role(extra_vars)
     output = process.stdout + process.stderr
 
     assert process.returncode != 0, output
-    assert (recap.get("changed"), recap.get("failed")) == (0, 1), output
+    assert (stats.get("changed"), stats.get("failures")) == (0, 1), output
     for text in expected:
-        assert text in output, output
+        assert any(text in message for message in messages), messages
     assert SECRET not in output
     assert host_state(container) == before
 
@@ -206,10 +221,22 @@ def test_check_mode_on_a_fresh_host_fails_nothing(container, run_role):
         "redis_acl_users": [{"name": "app", "password": SECRET}],
         "redis_replication_password": SECRET,
     }
-    process, recap = run_role(good, "--check", "--diff")
+    process, stats, messages = run_role(good, "--check", "--diff")
     output = process.stdout + process.stderr
 
     assert process.returncode == 0, output
-    assert recap.get("failed") == 0, output
+    assert stats.get("failures") == 0, messages
     assert SECRET not in output
+    assert host_state(container) == before
+
+
+@pytest.mark.parametrize("tag", ["redis_install", "redis_configure", "redis_run"])
+def test_preflight_runs_under_every_tag(container, run_role, tag):
+    """A run limited to one of the role's tags still checks the variables first."""
+    before = host_state(container)
+    process, stats, messages = run_role({"redis_port": 70000}, "--tags", tag)
+
+    assert process.returncode != 0, process.stdout
+    assert (stats.get("changed"), stats.get("failures")) == (0, 1), process.stdout
+    assert any("redis_port must be a TCP port" in message for message in messages), messages
     assert host_state(container) == before

@@ -183,3 +183,18 @@ def test_rejected_config_keeps_the_live_one(host):
     assert host.file("/etc/redis/redis.conf").sha256sum == before
     assert host.run("systemctl show -p MainPID --value redis-server").stdout.strip() == pid
     assert host.service("redis-server").is_running
+
+
+def test_config_check_script_runs_by_hand(host):
+    """redis-config-check accepts the live file and rejects a broken copy, naming Redis's reason."""
+    accepted = host.run("redis-config-check /etc/redis/redis.conf /etc/ssl/redis-test.pem")
+    assert accepted.rc == 0, accepted.stdout + accepted.stderr
+    broken = host.run(
+        "cp /etc/redis/redis.conf /tmp/broken.conf && echo 'maxmemory-policy nonsense' >> /tmp/broken.conf"
+        " && redis-config-check /tmp/broken.conf /etc/ssl/redis-test.pem; rc=$?; rm -f /tmp/broken.conf; exit $rc"
+    )
+    assert broken.rc == 1
+    assert "FATAL CONFIG FILE ERROR" in broken.stdout + broken.stderr
+    usage = host.run("redis-config-check")
+    assert usage.rc == 2
+    assert "usage: redis-config-check FILE" in usage.stderr
