@@ -36,18 +36,25 @@ description:
     collector of node_exporter.
   - Runs on the managed host with the Python standard library only.
   - Bearer tokens and header values are never logged and never returned.
+extends_documentation_fragment:
+  - corvid.platform.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The checks run in check mode too (they change nothing on the servers, unless O(call_tool) names a tool
         with side effects); only the metrics file is not written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows the old and new content of the metrics file.
+  idempotent:
+    support: partial
+    details:
+      - Without O(textfile_path) the module changes nothing and never reports a change.
+      - With O(textfile_path) the file is rewritten on every run, since its latencies and timestamps are
+        fresh each time, but the task reports a change only when the health the file records changes (an
+        endpoint up or down, healthy or not, its protocol version or server identity, its tool list).
 options:
   url:
     description:
@@ -57,9 +64,9 @@ options:
       - User information in the URL (C(https://user:pass@host/mcp)) is sent as HTTP basic authentication unless
         O(bearer_token) or an C(Authorization) header is given; it never appears in results.
       - The password and the query values of the URL are treated as secrets. Results and metrics carry the URL
-        without user information and with query values masked; in the rest of the task output, such as the
-        module arguments Ansible logs, they are masked like O(headers) values once the options have passed
-        Ansible's type and choice checks (so a very short query value, say C(1), masks every occurrence of it).
+        without user information and with query values masked; the module arguments Ansible logs show it with
+        the password and the query values masked, once the options have passed Ansible's type and choice checks.
+      - The URL must not contain spaces, control characters or characters outside ASCII; percent-encode them.
       - Mutually exclusive with O(endpoints); one of the two is required.
     type: str
   name:
@@ -169,6 +176,9 @@ options:
   bearer_token:
     description:
       - Sent as an C(Authorization) header with the C(Bearer) scheme. Never logged, never returned.
+      - Must be ASCII without line breaks (a YAML block scalar adds a trailing one; use C(>-) or C(|-)).
+      - Whatever a server sends back is masked for this token, the URL password, the C(Basic) credentials
+        made from them and O(headers) values before it goes into the results.
       - On a 401 or 403 answer the result carries the C(WWW-Authenticate) header and the C(resource_metadata)
         URL it names, so an expired or wrong token is easy to tell from a broken server.
     type: str
@@ -177,11 +187,13 @@ options:
       - Extra HTTP headers sent with every request, for example an API key header of a gateway.
       - The values are treated as secrets (never logged, masked in output); avoid very short values, as every
         occurrence of a secret value is masked in the task output.
+      - Values must be ASCII without line breaks or other control characters.
     type: dict
   timeout:
     description:
       - Hard overall timeout in seconds for checking one endpoint, all stages together. A stalled or silent
         server is reported as down when it runs out.
+      - A finite number greater than 0 and at most 3600.
     type: float
     default: 10
   validate_certs:
@@ -215,6 +227,7 @@ options:
     description:
       - Budget in milliseconds for the whole check of an endpoint; a slower check makes it unhealthy
         (stage V(latency)) even though it is up.
+      - A finite number greater than 0.
     type: float
   ping:
     description:
@@ -273,6 +286,10 @@ options:
         node_exporter (whose directory it should be in, for example
         C(/var/lib/prometheus/node-exporter/mcp.prom); the collector only reads files ending in C(.prom)).
       - The file is replaced atomically, and only when its content changes; it is not written in check mode.
+        An existing file keeps its owner, mode and SELinux context.
+      - The task reports C(changed) only when the health the file records changes (an endpoint up or down,
+        healthy or not, the protocol version, the server identity, the tool list), not when only latencies
+        and timestamps moved. A comment line per endpoint carries a digest of its tool list.
       - The directory must exist.
       - The metrics are C(mcp_endpoint_up), C(mcp_endpoint_healthy), C(mcp_endpoint_latency_seconds) (label
         C(stage)), C(mcp_endpoint_tools), C(mcp_endpoint_expected_tools_missing), C(mcp_endpoint_protocol_info),
@@ -493,48 +510,35 @@ msg:
   sample: 1 of 2 MCP endpoints unhealthy - serena (list - expected tools missing - find_symbol)
 """
 
+import copy
 import time
-from urllib.parse import unquote, unquote_plus, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_client import (
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
+    DEFAULTS,
     KNOWN_VERSIONS,
+    PER_ENDPOINT_OPTIONS,
     PROTOCOL_CHOICES,
     TRANSPORTS,
-    ConfigError,
-    build_ssl_context,
+)
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import ConfigError, OptionError
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
+    mask_url,
     redact_url,
-    run_checks,
+    validate_bearer_token,
     validate_headers,
+    validate_seconds,
+    validate_timeout,
     validate_url,
 )
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_metrics import (
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics import (
     check_textfile_path,
     render_metrics,
     validate_extra_labels,
     write_textfile,
 )
-
-# Options an endpoint may set for itself; unset ones fall back to the top-level option.
-PER_ENDPOINT = (
-    "transport",
-    "protocol_version",
-    "bearer_token",
-    "headers",
-    "timeout",
-    "validate_certs",
-    "ca_path",
-    "client_cert",
-    "client_key",
-    "expected_tools",
-    "min_protocol_version",
-    "max_latency_ms",
-    "ping",
-    "list_resources",
-    "list_prompts",
-    "call_tool",
-)
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import build_ssl_context
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 
 
 def call_tool_spec():
@@ -567,13 +571,9 @@ def endpoint_option_spec(top_level):
         call_tool=dict(type="dict", options=call_tool_spec()),
     )
     if top_level:
-        spec["transport"]["default"] = "auto"
-        spec["protocol_version"]["default"] = "auto"
-        spec["timeout"]["default"] = 10.0
-        spec["validate_certs"]["default"] = True
-        spec["ping"]["default"] = True
-        spec["list_resources"]["default"] = False
-        spec["list_prompts"]["default"] = False
+        for option, default in DEFAULTS.items():
+            if default is not None and option in spec:
+                spec[option]["default"] = default
     return spec
 
 
@@ -598,8 +598,8 @@ def _validate_endpoint(config, prefix):
     try:
         validate_url(config["url"], "url")
         validate_headers(config.get("headers"), "headers")
-        if config["timeout"] is None or config["timeout"] <= 0:
-            raise ConfigError("timeout", "must be greater than 0 seconds, got %s" % config["timeout"])
+        validate_bearer_token(config.get("bearer_token"), "bearer_token")
+        validate_timeout(config["timeout"], "timeout")
         tools = config.get("expected_tools")
         if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools)):
             raise ConfigError(
@@ -608,9 +608,8 @@ def _validate_endpoint(config, prefix):
                 if not isinstance(tools, list)
                 else "must be a list of non-empty tool names (strings)",
             )
-        budget = config.get("max_latency_ms")
-        if budget is not None and budget <= 0:
-            raise ConfigError("max_latency_ms", "must be greater than 0, got %s" % budget)
+        if config.get("max_latency_ms") is not None:
+            validate_seconds(config["max_latency_ms"], "max_latency_ms")
         if config.get("client_key") and not config.get("client_cert"):
             raise ConfigError("client_key", "needs client_cert")
     except ConfigError as exc:
@@ -628,7 +627,7 @@ def build_configs(params):
     for index, endpoint in raw:
         prefix = "" if index is None else "endpoints[%s]." % index
         config = {"url": endpoint["url"], "name": endpoint.get("name")}
-        for option in PER_ENDPOINT:
+        for option in PER_ENDPOINT_OPTIONS:
             value = endpoint.get(option) if index is not None else None
             config[option] = value if value is not None else params[option]
         _validate_endpoint(config, prefix)
@@ -663,33 +662,20 @@ def ssl_contexts_for(configs, listed):
     return contexts
 
 
-def url_secrets(url):
-    """The secrets of a URL as they may appear in the task's output: the password of the user information and
-    every query value, raw and decoded. Non-empty strings only; a URL that does not parse gives what it can."""
-    if not isinstance(url, str):
-        return set()
-    secrets = set()
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        secrets.update((password, unquote(password)))
-    query = url.partition("#")[0].partition("?")[2]
-    for pair in query.split("&"):
-        value = pair.partition("=")[2]
-        if value:
-            secrets.update((value, unquote_plus(value)))
-    return {secret for secret in secrets if secret}
-
-
 def hide_url_secrets(module):
-    """Mask the secrets of every URL wherever the module's output carries them, notably the ``url`` and
-    ``endpoints[].url`` of ``invocation.module_args`` that Ansible prints with -vvv and AWX stores."""
+    """Mask the password and the query values of every URL in the module's parameters, which Ansible
+    prints as ``invocation.module_args`` (with -vvv, and AWX stores them); return the parameters as given.
+
+    The URLs are masked in place rather than registered as no_log values: a no_log value is masked
+    everywhere in the output, so a short query value (``?v=1``) would turn numbers in the results into
+    strings."""
     params = module.params
-    urls = [params["url"]] + [endpoint.get("url") for endpoint in params["endpoints"] or ()]
-    for url in urls:
-        module.no_log_values.update(url_secrets(url))
+    original = dict(params)
+    original["endpoints"] = copy.deepcopy(params["endpoints"])
+    params["url"] = mask_url(params["url"])
+    for endpoint in params["endpoints"] or ():
+        endpoint["url"] = mask_url(endpoint.get("url"))
+    return original
 
 
 def summarise(results):
@@ -724,8 +710,7 @@ def main():
         required_one_of=[("url", "endpoints")],
         supports_check_mode=True,
     )
-    params = module.params
-    hide_url_secrets(module)  # before anything can fail, so failures do not show them either
+    params = hide_url_secrets(module)  # before anything can fail, so failures do not show them either
     try:
         if params["workers"] < 1:
             raise ConfigError("workers", "must be at least 1, got %s" % params["workers"])
@@ -755,7 +740,7 @@ def main():
         path = params["textfile_path"]
         content = render_metrics(results, params["metrics_labels"], timestamp=time.time(), duration=elapsed)
         try:
-            changed, before = write_textfile(path, content, check_mode=module.check_mode)
+            changed, before = write_textfile(path, content, check_mode=module.check_mode, move=module.atomic_move)
         except OSError as exc:
             output["msg"] = "textfile_path: cannot write %s: %s" % (path, exc)
             module.fail_json(**output)

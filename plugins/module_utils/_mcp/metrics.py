@@ -4,24 +4,28 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Prometheus text-format metrics for MCP endpoint checks, and an atomic writer for node_exporter's
-textfile collector. Standard library only."""
+textfile collector. Standard library only.
+
+Private to the corvid.platform collection: not a public API, no compatibility promise.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
 
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import LATENCY_STAGES
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import OptionError
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset(
     ("endpoint", "url", "transport", "stage", "protocol_version", "era", "server_name", "server_version", "session")
 )
-LATENCY_STAGES = ("connect", "tls", "initialize", "ping", "list", "call", "total")
 
 FAMILIES = (
     ("mcp_endpoint_up", "1 when the endpoint answered the MCP handshake and tools/list, else 0."),
@@ -35,6 +39,15 @@ FAMILIES = (
     ("mcp_check_last_run_timestamp_seconds", "When the check run finished, as a Unix timestamp."),
     ("mcp_check_duration_seconds", "Wall time of the whole check run, in seconds."),
 )
+# Families whose values move on every run without saying anything about health.
+VOLATILE_FAMILIES = (
+    "mcp_endpoint_latency_seconds",
+    "mcp_check_last_run_timestamp_seconds",
+    "mcp_check_duration_seconds",
+)
+# A comment line per endpoint with a digest of its tool list (Prometheus ignores comments), so a
+# changed tool list changes the file's health picture even when the number of tools stays the same.
+TOOLS_COMMENT = "# mcp_check tools"
 
 
 class MetricsError(OptionError):
@@ -76,7 +89,7 @@ def validate_extra_labels(labels, option="metrics_labels"):
 
 
 def render_metrics(results, extra_labels=None, timestamp=None, duration=None):
-    """Render check results (the dicts of mcp_client) as Prometheus text exposition format."""
+    """Render check results (the dicts of check.EndpointCheck.run) as Prometheus text exposition format."""
     extra = validate_extra_labels(extra_labels)
     samples = dict((name, []) for name, _help in FAMILIES)
     for result in results:
@@ -122,7 +135,27 @@ def render_metrics(results, extra_labels=None, timestamp=None, duration=None):
         lines.append("# TYPE %s gauge" % name)
         for labels, value in samples[name]:
             lines.append("%s%s %s" % (name, format_labels(labels), format_value(value)))
+    for result in results:
+        if result.get("tools") is not None:
+            digest = hashlib.sha256("\n".join(sorted(result["tools"])).encode("utf-8")).hexdigest()[:16]
+            lines.append("%s%s sha256:%s" % (TOOLS_COMMENT, format_labels([("endpoint", result["name"])]), digest))
     return "\n".join(lines) + "\n"
+
+
+def health_picture(content):
+    """What the metrics text says about health: its lines without latencies, timestamps and durations
+    (and without HELP and TYPE lines). Two runs with the same picture are not a change."""
+    if content is None:
+        return None
+    picture = []
+    for line in content.splitlines():
+        if line.startswith(("# HELP ", "# TYPE ")) or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in VOLATILE_FAMILIES:
+            continue
+        picture.append(line)
+    return sorted(picture)
 
 
 def check_textfile_path(path, option="textfile_path"):
@@ -146,30 +179,36 @@ def read_textfile(path):
         return None
 
 
-def write_textfile(path, content, check_mode=False):
-    """Write ``content`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+def write_textfile(path, content, check_mode=False, move=None):
+    """Replace ``path`` with ``content`` atomically (temp file in the same directory, fsync, rename).
 
-    Returns ``(changed, before)``. Nothing is written when the content is unchanged or in check mode.
-    The temporary file starts with a dot and does not end in ``.prom``, so node_exporter never reads
-    a half-written file.
+    Returns ``(changed, before)``: ``changed`` is true when the health picture (see :func:`health_picture`)
+    differs from the file's, so fresh latencies and timestamps alone are not a change. The file is still
+    rewritten whenever its content differs, except in check mode. ``move(src, dest)`` does the rename:
+    pass ``AnsibleModule.atomic_move`` so an existing file keeps its owner, mode and SELinux context;
+    without it, ``os.replace`` after copying the old mode. The temporary file starts with a dot and does
+    not end in ``.prom``, so node_exporter never reads a half-written file.
     """
     before = read_textfile(path)
-    changed = before != content
-    if not changed or check_mode:
+    changed = health_picture(before) != health_picture(content)
+    if before == content or check_mode:
         return changed, before
     directory = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
     handle, temp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(content)
             stream.flush()
-            os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
-        os.replace(temp_path, path)
+        if move is not None:
+            move(temp_path, path)
+        else:
+            try:
+                mode = os.stat(path).st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o644
+            os.chmod(temp_path, mode)
+            os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_path)

@@ -12,6 +12,8 @@ field's value loses one leading space, ``data`` lines of one event are joined wi
 only, unknown fields are ignored and a blank line dispatches the event. An event whose
 data buffer is empty is not dispatched; ``data:`` with an empty value still is (MCP
 servers use such "priming" events to hand out an event id).
+
+Private to the corvid.platform collection: not a public API, no compatibility promise.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -7,7 +7,8 @@ import json
 import pytest
 from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.corvid.platform.plugins.module_utils import mcp_client
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.check import new_result
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import DEFAULTS, PER_ENDPOINT_OPTIONS
 from ansible_collections.corvid.platform.plugins.modules import mcp_check
 
 
@@ -46,7 +47,7 @@ def run(monkeypatch):
 
 
 def fake_result(config, up=True, healthy=True):
-    result = mcp_client._new_result(config)
+    result = new_result(config)
     result.update(up=up, healthy=healthy, tool_count=1, tools=["echo"], protocol_version="2025-11-25")
     if not healthy:
         result.update(failed_stage="connect", error="cannot connect", failures=["cannot connect"])
@@ -91,6 +92,14 @@ def fake_checks(monkeypatch):
             "endpoints[1].client_cert: cannot load",
         ),
         ({"url": "https://a.example/mcp", "headers": {"X-Bad": "a\nb"}}, "headers: "),
+        ({"url": "https://a.example/mcp", "headers": {"X-Bad": "caf\u00e9"}}, "headers: the value of header 'X-Bad'"),
+        ({"url": "https://a.example/mcp", "bearer_token": "sekrit-token\n"}, "bearer_token: the token contains a line"),
+        ({"endpoints": [{"url": "https://a.example/mcp", "bearer_token": "x\ry"}]}, "endpoints[0].bearer_token: "),
+        ({"url": "https://a.example/mcp", "timeout": "nan"}, "timeout: must be a finite number"),
+        ({"url": "https://a.example/mcp", "timeout": "inf"}, "timeout: must be a finite number"),
+        ({"url": "https://a.example/mcp", "timeout": 1e12}, "timeout: must be at most 3600"),
+        ({"url": "https://a.example/mcp", "max_latency_ms": "nan"}, "max_latency_ms: must be a finite number"),
+        ({"url": "https://a.example/my mcp"}, "url: https://a.example/my mcp contains a space"),
         ({"url": "https://a.example/mcp", "metrics_labels": {"bad-label": "x"}}, "metrics_labels: "),
         ({"endpoints": [{"url": "https://a.example/mcp"}, {"url": "ftp://b.example/mcp"}]}, "endpoints[1].url: "),
         ({"endpoints": [{"url": "https://a.example/mcp", "timeout": -2}]}, "endpoints[0].timeout: "),
@@ -105,6 +114,7 @@ def test_bad_input_names_the_option(run, fake_checks, args, fragment):
     kind, result = run(args)
     assert kind == "fail"
     assert fragment in result["msg"], result["msg"]
+    assert "sekrit" not in result["msg"]
     assert "configs" not in fake_checks  # nothing was checked
 
 
@@ -114,22 +124,6 @@ def test_tls_errors_of_a_single_listed_endpoint_name_the_list_element(run, fake_
     assert result["msg"].startswith("endpoints[0].ca_path: cannot load CA bundle /nonexistent/ca.pem"), result["msg"]
     kind, result = run({"url": "https://a.example/mcp", "ca_path": "/nonexistent/ca.pem"})
     assert result["msg"].startswith("ca_path: cannot load CA bundle"), result["msg"]
-
-
-@pytest.mark.parametrize(
-    ("url", "secrets"),
-    [
-        ("https://a.example/mcp", set()),
-        ("http://alice:s3cret@a.example/mcp?api_key=TOPSECRET", {"s3cret", "TOPSECRET"}),
-        ("http://alice@a.example/mcp?flag&empty=&k=v", {"v"}),
-        ("http://alice:p%40ss@a.example/mcp?q=a+b%2Fc#frag", {"p%40ss", "p@ss", "a+b%2Fc", "a b/c"}),
-        ("http://alice:pw@a.example:99999/mcp", {"pw"}),  # a bad port does not hide the password
-        ("http://alice:@a.example/mcp?x=1&y=two", {"1", "two"}),
-        (None, set()),
-    ],
-)
-def test_url_secrets(url, secrets):
-    assert mcp_check.url_secrets(url) == secrets
 
 
 @pytest.mark.parametrize(
@@ -254,3 +248,86 @@ def test_argument_spec_matches_documentation():
                 compare(documented["suboptions"], option["options"], f"{where}{name}.")
 
     compare(doc["options"], spec, "")
+
+
+def test_per_endpoint_options_and_defaults_come_from_the_client_defaults():
+    assert tuple(mcp_check.endpoint_option_spec(top_level=False)) == PER_ENDPOINT_OPTIONS
+    top = mcp_check.endpoint_option_spec(top_level=True)
+    for option in PER_ENDPOINT_OPTIONS:
+        assert top[option].get("default") == DEFAULTS[option], option
+
+
+def test_short_query_values_do_not_corrupt_the_results(run, fake_checks):
+    """A query value of 1 used to become a no_log value, masking every 1 in the output."""
+    kind, result = run({"url": "https://a.example/mcp?v=1", "name": "a"})
+    assert kind == "exit", result
+    assert result["summary"] == {"total": 1, "up": 1, "down": 0, "healthy": 1, "unhealthy": 0}
+    assert result["endpoints"][0]["tool_count"] == 1
+    assert result["endpoints"][0]["url"] == "https://a.example/mcp?v=REDACTED"
+
+
+def test_a_result_carrying_a_url_secret_keeps_it_out_of_the_invocation(fake_checks, capsys):
+    args = {"url": "https://a.example/mcp?v=1"}
+    if "inject_invocation" in PASS_VARS:
+        args["_ansible_inject_invocation"] = True
+    with patch_module_args(args), pytest.raises(SystemExit):
+        mcp_check.main()
+    output = json.loads(capsys.readouterr().out)
+    assert output["invocation"]["module_args"]["url"] == "https://a.example/mcp?v=********"
+    assert output["summary"]["total"] == 1 and output["endpoints"][0]["tool_count"] == 1
+
+
+def test_metrics_changed_only_when_the_health_picture_changes(run, fake_checks, tmp_path, monkeypatch):
+    path = tmp_path / "mcp.prom"
+    args = {"url": "https://a.example/mcp", "name": "a", "textfile_path": str(path)}
+    kind, result = run(args)
+    assert kind == "exit" and result["changed"] is True
+    first = path.read_text()
+    # Same health, new timestamps and durations: the file is refreshed, the task is not changed.
+    kind, result = run(args)
+    assert result["changed"] is False
+    second = path.read_text()
+    assert second != first and "mcp_check_last_run_timestamp_seconds" in second
+
+    real = mcp_check.run_checks
+
+    def returning(update):
+        def patched(configs, **kwargs):
+            results = real(configs, **kwargs)
+            for item in results:
+                item.update(update)
+            return results
+
+        monkeypatch.setattr(mcp_check, "run_checks", patched)
+
+    returning({"latency_ms": {"connect": 9.0, "total": 99.0}})
+    assert run(args)[1]["changed"] is False  # latencies moved
+    returning({"tools": ["other"]})
+    assert run(args)[1]["changed"] is True  # same number of tools, another tool list
+    assert run(args)[1]["changed"] is False
+    returning({"server_info": {"name": "srv", "version": "2.0"}})
+    assert run(args)[1]["changed"] is True  # server version
+    returning({"up": False, "healthy": False, "failed_stage": "connect", "error": "refused", "failures": ["refused"]})
+    kind, result = run({**args, "failure_policy": "never"})
+    assert result["changed"] is True  # down
+
+
+def test_metrics_file_keeps_owner_and_mode_through_atomic_move(run, fake_checks, tmp_path, monkeypatch):
+    path = tmp_path / "mcp.prom"
+    path.write_text("# an older file\n")
+    path.chmod(0o600)
+    moves = []
+    original = mcp_check.AnsibleModule.atomic_move
+
+    def atomic_move(self, src, dest, *args, **kwargs):
+        moves.append(dest)
+        return original(self, src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(mcp_check.AnsibleModule, "atomic_move", atomic_move)
+    kind, result = run({"url": "https://a.example/mcp", "name": "a", "textfile_path": str(path)})
+    assert kind == "exit" and result["changed"] is True
+    assert moves == [str(path)]
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert path.stat().st_uid == tmp_path.stat().st_uid
+    assert "mcp_endpoint_up" in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mcp.prom"]

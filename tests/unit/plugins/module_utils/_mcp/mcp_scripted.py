@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.check import check_endpoint
+
 PROTOCOL_VERSION = "2025-11-25"
 SESSION_ID = "sess-0123"
 TOOLS = [{"name": "echo", "inputSchema": {"type": "object"}}, {"name": "add", "inputSchema": {"type": "object"}}]
@@ -191,3 +193,10 @@ def mcp_handler(**overrides: Callable[[Request, socket.socket], Any]):
         return None
 
     return handler
+
+
+def check(url, **options):
+    """Check one endpoint with a short timeout."""
+    config = {"url": url, "timeout": 2.0}
+    config.update(options)
+    return check_endpoint(config)

@@ -1,11 +1,10 @@
-"""plugins/module_utils/mcp_errors.py: the option error both the client and the metrics writer raise."""
+"""_mcp/errors.py: the option error both the client and the metrics writer raise."""
 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_client import ConfigError
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_errors import OptionError
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_metrics import MetricsError
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import ConfigError, OptionError
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics import MetricsError
 
 
 @pytest.mark.parametrize("cls", [OptionError, ConfigError, MetricsError])

@@ -1,4 +1,4 @@
-"""module_utils/mcp_metrics.py: Prometheus text rendering and the atomic textfile writer."""
+"""_mcp/metrics.py: Prometheus text rendering and the atomic textfile writer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import stat
 
 import pytest
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_metrics import (
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics import (
     MetricsError,
     check_textfile_path,
     escape_label_value,

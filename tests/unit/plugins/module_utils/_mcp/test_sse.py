@@ -1,9 +1,9 @@
-"""The SSE parser of module_utils/mcp_sse.py against the WHATWG event-stream rules."""
+"""The SSE parser of _mcp/sse.py against the WHATWG event-stream rules."""
 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.corvid.platform.plugins.module_utils.mcp_sse import SSEError, SSEParser
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.sse import SSEError, SSEParser
 
 
 def parse(*chunks: bytes, parser: SSEParser | None = None):
