@@ -254,3 +254,45 @@ def test_shared_fact_checks(case):
     source = (ROOT / "roles/common/templates/preflight.j2").read_text()
     rendered = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source)) or ""
     assert [line.strip() for line in rendered.splitlines() if line.strip()] == ([expected] if expected else [])
+
+
+def test_mcp_health_bad_input_names_the_variable(tmp_path):
+    """The mcp_health role's argument spec: a bad policy fails before any check, naming it."""
+    (tmp_path / "playbook.yml").write_text(
+        "- name: MCP health\n  hosts: localhost\n  gather_facts: false\n"
+        "  roles:\n    - role: corvid.platform.mcp_health\n"
+    )
+    variables = {"mcp_health_failure_policy": "sometimes", "mcp_health_textfile_path": ""}
+    process = subprocess.run(
+        [
+            BIN / "ansible-playbook",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            json.dumps(variables),
+            tmp_path / "playbook.yml",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        },
+    )
+    failed = [
+        result
+        for play in json.loads(process.stdout)["plays"]
+        for task in play["tasks"]
+        for result in task["hosts"].values()
+        if result.get("failed")
+    ]
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any("mcp_health_failure_policy" in error and "sometimes" in error for error in errors), failed[0]
