@@ -317,13 +317,34 @@ def test_failure_policy(servers, policy, names, fails):
         ({"url": "http://127.0.0.1:9/mcp", "expected_tools": "echo"}, "expected_tools"),
         ({"url": "http://127.0.0.1:9/mcp", "textfile_path": "/nonexistent/corvid/mcp.prom"}, "textfile_path"),
         ({"endpoints": [{"url": "http://127.0.0.1:9/mcp", "timeout": 0}]}, "endpoints[0].timeout"),
+        # Faults a fault-injection run found: these used to be reported as endpoint outages.
+        ({"url": "http://127.0.0.1:9/mcp", "timeout": "nan"}, "timeout: must be a finite number"),
+        ({"url": "http://127.0.0.1:9/mcp", "timeout": "inf"}, "timeout: must be a finite number"),
+        ({"url": "http://127.0.0.1:9/mcp", "timeout": 1e12}, "timeout: must be at most"),
+        ({"url": "http://127.0.0.1:9/mcp", "max_latency_ms": "nan"}, "max_latency_ms: must be a finite number"),
+        ({"url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "s\u00e9same"}}, "headers: the value of header"),
+        ({"url": "http://127.0.0.1:9/my mcp"}, "url: http://127.0.0.1:9/my mcp contains a space"),
+        # A YAML block scalar leaves a line break at the end of a token; it used to be printed verbatim.
+        ({"url": "http://127.0.0.1:9/mcp", "bearer_token": "sekrit-block-token\n"}, "bearer_token: the token"),
     ],
 )
 def test_bad_input_fails_naming_the_option(args, option):
-    run = run_module(args)
+    run = run_module(args, "-vvv")
     assert run.rc != 0 and run.failed
     assert option in run.result["msg"], run.result["msg"]
-    assert "Traceback" not in run.stdout + run.stderr
+    assert "endpoints" not in run.result  # failed before any request
+    output = run.stdout + run.stderr
+    assert "Traceback" not in output
+    assert "sekrit" not in output
+
+
+def test_a_short_query_value_does_not_turn_numbers_into_strings(servers):
+    """?v=1 used to become a no_log value, so every 1 in the result was masked and counts became strings."""
+    run = run_module({"url": servers.url("stateless_json") + "?v=1", "name": "short"})
+    assert run.rc == 0, run.result
+    assert run.result["summary"] == {"total": 1, "up": 1, "down": 0, "healthy": 1, "unhealthy": 0}
+    assert isinstance(run.endpoint("short")["tool_count"], int)
+    assert run.endpoint("short")["url"].endswith("/mcp?v=REDACTED")
 
 
 def test_secrets_never_show(servers, bearer_token):

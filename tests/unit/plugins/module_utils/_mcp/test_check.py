@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 from mcp_scripted import (
     SESSION_ID,
     check,
@@ -350,3 +351,116 @@ def test_fixed_streamable_transport_does_not_fall_back(scripted):
 def test_tls_options_of_the_config_apply_without_a_prepared_context(tmp_path):
     res = check("https://127.0.0.1:1/mcp", ca_path=str(tmp_path / "missing.pem"))
     assert res["failed_stage"] == "tls" and "ca_path" in res["error"]
+
+
+# --------------------------------------------------------------------------- faults a fault-injection run found
+
+
+def test_a_header_value_http_client_refuses_never_reaches_the_error(scripted):
+    """A token with a line break (a YAML block scalar) used to be quoted in the error; the module refuses it
+    as an option error first, and should one get here, the error names the header only."""
+    server = scripted(mcp_handler())
+    res = check(server.url(), bearer_token="sekrit-tok-77\n")
+    assert not res["up"] and res["failed_stage"] == "initialize"
+    assert "header Authorization cannot be sent" in res["error"]
+    assert "sekrit" not in json.dumps(res)
+    assert server.requests == []  # nothing was sent
+
+
+def echo_headers(status=500):
+    """A server whose error page quotes the request headers, as some debug pages do."""
+
+    def handler(request, conn):
+        echoed = "".join(f"{name}: {value}\n" for name, value in request.headers.items())
+        send_response(conn, status, ("Internal error. Your request:\n" + echoed).encode(), reason="Oops")
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("url_auth", "options", "secrets"),
+    [
+        ("alice:pa55-w0rd-42@", {}, ["pa55-w0rd-42", "YWxpY2U6cGE1NS13MHJkLTQy"]),  # base64 of alice:pa55-w0rd-42
+        ("", {"bearer_token": "tok-0123456789"}, ["tok-0123456789"]),
+        ("", {"headers": {"X-Api-Key": "key-abcdefghij"}}, ["key-abcdefghij"]),
+    ],
+)
+def test_credentials_echoed_by_an_error_page_are_masked(scripted, url_auth, options, secrets):
+    server = scripted(echo_headers())
+    res = check(server.url().replace("http://", "http://" + url_auth), transport="streamable_http", **options)
+    assert res["failed_stage"] == "initialize" and res["http_status"] == 500
+    assert "Internal error" in res["error"] and "********" in res["error"], res["error"]
+    dumped = json.dumps(res)
+    for secret in secrets:
+        assert secret not in dumped
+
+
+def test_credentials_in_www_authenticate_and_rpc_errors_are_masked(scripted):
+    token = "tok-zyxwvu98765"
+
+    def handler(request, conn):
+        if request.rpc_method == "initialize":
+            send_json(conn, error(request, -32000, f"bad token {token}"))
+
+    res = check(scripted(handler).url(), bearer_token=token, transport="streamable_http")
+    assert res["jsonrpc_error"]["message"] == "bad token ********"
+    assert token not in json.dumps(res)
+
+    def unauthorized(request, conn):
+        send_response(conn, 401, b"", {"WWW-Authenticate": f'Bearer error="invalid_token", token="{token}"'})
+
+    res = check(scripted(unauthorized).url(), bearer_token=token)
+    assert res["http_status"] == 401 and token not in json.dumps(res)
+
+
+@pytest.mark.parametrize("content", [5, "text", {"type": "text", "text": "3"}, None])
+def test_a_call_result_whose_content_is_not_a_list_fails_that_endpoint_only(scripted, content):
+    def tools_call(request, conn):
+        send_json(conn, result(request, {"content": content}))
+
+    bad = scripted(mcp_handler(**{"tools/call": tools_call}))
+    good = scripted(mcp_handler())
+    results = run_checks(
+        [
+            {"url": bad.url(), "name": "bad", "timeout": 2, "call_tool": {"name": "echo", "expected_text": "3"}},
+            {"url": good.url(), "name": "good", "timeout": 2},
+        ]
+    )
+    assert results[0]["up"] and not results[0]["healthy"] and results[0]["failed_stage"] == "call"
+    assert results[1]["healthy"]
+
+
+def test_a_trickled_status_line_ends_at_the_deadline_as_a_timeout(scripted):
+    stop = threading.Event()
+
+    def trickle(request, conn):
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n":
+            if stop.wait(0.05):
+                break
+            conn.sendall(bytes([byte]))
+        return False
+
+    server = scripted(trickle)
+    started = time.monotonic()
+    res = check(server.url(), timeout=0.5, transport="streamable_http")
+    elapsed = time.monotonic() - started
+    stop.set()
+    assert elapsed < 0.8, elapsed
+    assert res["failed_stage"] == "initialize" and "timed out" in res["error"], res["error"]
+    assert "invalid HTTP" not in res["error"]
+
+
+def test_a_stream_that_stays_busy_after_the_answer_costs_one_drain(scripted):
+    stop = threading.Event()
+
+    def tools_list(request, conn):
+        send_sse(conn, sse_event(result(request, {"tools": [{"name": "echo"}]})), end=False)
+        while not stop.wait(0.01):
+            send_chunk(conn, b": busy\n\n")  # a comment every 10 ms, for ever
+        return False
+
+    server = scripted(mcp_handler(**{"tools/list": tools_list}))
+    res = check(server.url(), timeout=2)
+    stop.set()
+    assert res["healthy"], res["error"]
+    assert res["latency_ms"]["list"] < 400, res["latency_ms"]

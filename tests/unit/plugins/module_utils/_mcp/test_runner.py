@@ -60,3 +60,27 @@ def test_watchdog_gives_up_on_a_check_that_ignores_its_deadline(monkeypatch):
     assert time.monotonic() - started < 2
     assert results[0]["failed_stage"] == "connect" and "did not stop" in results[0]["error"]
     assert results[1]["failed_stage"] == "connect" and "cannot connect" in results[1]["error"]
+
+
+def test_a_check_that_raises_fails_its_endpoint_only(monkeypatch):
+    original = EndpointCheck.run
+
+    def broken(self):
+        if self.config["name"] == "broken":
+            self.stage = "list"
+            self.started = time.monotonic()
+            raise TypeError("'int' object is not iterable")
+        return original(self)
+
+    monkeypatch.setattr(EndpointCheck, "run", broken)
+    results = run_checks(
+        [
+            {"url": "http://127.0.0.1:1/mcp", "name": "broken", "timeout": 1},
+            {"url": "http://127.0.0.1:1/mcp", "name": "other", "timeout": 1},
+        ],
+        workers=1,
+    )
+    assert [r["name"] for r in results] == ["broken", "other"]
+    assert results[0]["failed_stage"] == "list" and not results[0]["up"]
+    assert "failed unexpectedly during list (TypeError)" in results[0]["error"]
+    assert results[1]["failed_stage"] == "connect"

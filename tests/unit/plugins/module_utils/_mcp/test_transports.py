@@ -165,3 +165,18 @@ def test_failed_answer_to_a_server_request_does_not_fail_the_check(scripted):
 
     res = check(scripted(handler).url())
     assert res["healthy"], res
+
+
+def test_legacy_messages_before_the_endpoint_event_are_bounded(scripted):
+    """A server that floods the stream before naming the endpoint used to grow memory without a limit."""
+    flood = [sse_event({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}}) for n in range(500)]
+    server = scripted(legacy_handler(before_endpoint=flood))
+    res = check(server.url("/sse"), transport="sse")
+    assert res["failed_stage"] == "initialize"
+    assert "more than 100 messages" in res["error"], res["error"]
+
+
+def test_legacy_messages_before_the_endpoint_event_within_the_bound_are_kept(scripted):
+    early = [sse_event({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}}) for n in range(50)]
+    res = check(scripted(legacy_handler(before_endpoint=early)).url("/sse"), transport="sse")
+    assert res["healthy"], res["error"]
