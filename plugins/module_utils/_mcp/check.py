@@ -27,6 +27,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     LATENCY_STAGES,
     LATEST_HANDSHAKE_VERSION,
     LATEST_MODERN_VERSION,
+    MAX_LISTED_NAMES,
     MAX_PAGES,
     META_SERVER_INFO,
     METHOD_NOT_FOUND,
@@ -259,11 +260,11 @@ class EndpointCheck:
         except Exception as exc:  # pylint: disable=broad-except
             # A bug of ours or an answer nothing above expected: this endpoint fails, the others go on.
             self._record_failure(self._fail(self.stage, exc, "the %s stage" % self.stage))
-        total = time.monotonic() - self.started
         if result["http_status"] is None and self.transport is not None:
             result["http_status"] = self.transport.last_status
         self._close()
         self.client.close()
+        total = time.monotonic() - self.started  # a slow session DELETE counts too
         for stage, seconds in self.timings.items():
             result["latency_ms"][stage] = ms(seconds)
         result["latency_ms"]["total"] = ms(total)
@@ -459,7 +460,9 @@ class EndpointCheck:
         result["instructions"] = found.get("instructions") if isinstance(found.get("instructions"), str) else None
 
     def _paginate(self, method, key, field):
+        """The names of every item of a paginated list (at most MAX_LISTED_NAMES) and the number of items."""
         names = []
+        count = 0
         cursor = None
         seen = set()
         for _page in range(MAX_PAGES):
@@ -470,10 +473,16 @@ class EndpointCheck:
                 raise ProtocolError("the %s result has no %s list" % (method, key))
             for item in items:
                 if isinstance(item, dict) and isinstance(item.get(field), str):
-                    names.append(item[field])
+                    count += 1
+                    if len(names) < MAX_LISTED_NAMES:
+                        names.append(item[field])
             cursor = page.get("nextCursor")
             if cursor is None or cursor == "":
-                return names
+                if count > len(names):
+                    self.result["warnings"].append(
+                        "%s lists %d items; the result keeps the first %d names" % (method, count, len(names))
+                    )
+                return names, count
             if not isinstance(cursor, str) or cursor in seen:
                 raise ProtocolError("%s returned a nextCursor it already returned (pagination loop)" % method)
             seen.add(cursor)
@@ -483,12 +492,12 @@ class EndpointCheck:
         result = self.result
         capabilities = result["capabilities"] or {}
         if "tools" in capabilities:
-            tools = self._call("list", "tools/list", self._paginate, "tools/list", "tools", "name")
+            tools, count = self._call("list", "tools/list", self._paginate, "tools/list", "tools", "name")
         else:
-            tools = []
+            tools, count = [], 0
             result["warnings"].append("the server does not advertise the tools capability")
         result["tools"] = tools
-        result["tool_count"] = len(tools)
+        result["tool_count"] = count
         for option, capability, method, key, field in (
             ("list_resources", "resources", "resources/list", "resources", "uri"),
             ("list_prompts", "prompts", "prompts/list", "prompts", "name"),
@@ -499,7 +508,7 @@ class EndpointCheck:
                 result[key] = []
                 result["warnings"].append("the server does not advertise the %s capability" % capability)
                 continue
-            result[key] = self._call("list", method, self._paginate, method, key, field)
+            result[key] = self._call("list", method, self._paginate, method, key, field)[0]
 
     def _ping(self):
         result = self.result

@@ -59,6 +59,9 @@ NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/
 MAX_JSON_BODY = 32 * 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 MAX_PAGES = 1000
+# Memory per endpoint: JSON objects in one message, and names kept per list (the count goes on).
+MAX_JSON_OBJECTS = 200000
+MAX_LISTED_NAMES = 10000
 # Legacy SSE: messages that arrive before the endpoint event are kept, up to these bounds.
 MAX_PENDING_EVENTS = 100
 MAX_PENDING_BYTES = MAX_JSON_BODY

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
     DRAIN_SECONDS,
     ERROR_EXCERPT,
+    MAX_JSON_OBJECTS,
     QUICKACK,
     READ_SIZE,
 )
@@ -336,10 +337,26 @@ def drain(conn, response):
         conn.bounded.until = None
 
 
-def decode_json(raw, what):
+class _TooManyObjects(Exception):
+    pass
+
+
+def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS):
+    """Parse one JSON message; refuse one with more than ``max_objects`` objects, which costs far more
+    memory than its bytes (a 30 MB list of empty objects takes most of a GiB once parsed)."""
+    count = [0]
+
+    def make_object(pairs):
+        count[0] += 1
+        if count[0] > max_objects:
+            raise _TooManyObjects()
+        return dict(pairs)
+
     try:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, object_pairs_hook=make_object)
+    except _TooManyObjects:
+        raise ProtocolError("%s has more than %d JSON objects" % (what, max_objects)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError("%s is not valid JSON (%s)" % (what, exc)) from None
 
 

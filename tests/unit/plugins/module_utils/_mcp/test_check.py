@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from ansible_collections.corvid.platform.plugins.module_utils._mcp import check as check_module
+from ansible_collections.corvid.platform.plugins.module_utils._mcp import plumbing
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 from mcp_scripted import (
     SESSION_ID,
@@ -464,3 +466,40 @@ def test_a_stream_that_stays_busy_after_the_answer_costs_one_drain(scripted):
     stop.set()
     assert res["healthy"], res["error"]
     assert res["latency_ms"]["list"] < 400, res["latency_ms"]
+
+
+def test_a_hanging_session_delete_counts_in_the_total(scripted):
+    stop = threading.Event()
+
+    def hang(request, conn):
+        stop.wait(5)
+        return False
+
+    server = scripted(mcp_handler(DELETE=hang))
+    res = check(server.url(), timeout=0.6)
+    stop.set()
+    assert res["healthy"], res["error"]
+    assert res["latency_ms"]["total"] >= 550, res["latency_ms"]
+    assert any("closing the session" in warning for warning in res["warnings"]), res["warnings"]
+
+
+def test_a_huge_list_of_empty_objects_is_refused_before_it_costs_memory(scripted, monkeypatch):
+    monkeypatch.setattr(plumbing, "MAX_JSON_OBJECTS", 1000)
+    monkeypatch.setattr(plumbing.decode_json, "__defaults__", (1000,))
+
+    def tools_list(request, conn):
+        send_json(conn, result(request, {"tools": [{}] * 5000}))
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["failed_stage"] == "list" and "more than 1000 JSON objects" in res["error"], res["error"]
+
+
+def test_tool_names_kept_are_capped_but_counted(scripted, monkeypatch):
+    monkeypatch.setattr(check_module, "MAX_LISTED_NAMES", 3)
+
+    def tools_list(request, conn):
+        send_json(conn, result(request, {"tools": [{"name": f"t{n}"} for n in range(5)]}))
+
+    res = check(scripted(mcp_handler(**{"tools/list": tools_list})).url())
+    assert res["healthy"] and res["tool_count"] == 5 and res["tools"] == ["t0", "t1", "t2"]
+    assert any("keeps the first 3 names" in warning for warning in res["warnings"])
