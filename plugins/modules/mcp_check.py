@@ -450,12 +450,12 @@ endpoints:
       type: bool
       sample: true
     tools:
-      description: Names of the listed tools (all pages).
+      description: Names of the listed tools (all pages; at most 10000, see RV(endpoints[].tool_count)).
       type: list
       elements: str
       sample: [perplexity_ask, perplexity_research]
     tool_count:
-      description: Number of listed tools.
+      description: Number of listed tools, all of them even when RV(endpoints[].tools) keeps only the first 10000.
       type: int
       sample: 2
     missing_tools:
