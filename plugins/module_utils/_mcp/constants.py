@@ -33,7 +33,6 @@ LATENCY_STAGES = (*STAGES, "total")
 FAILED_STAGES = (*STAGES, "latency")
 
 METHOD_NOT_FOUND = -32601
-UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
