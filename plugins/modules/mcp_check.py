@@ -118,6 +118,10 @@ options:
       client_key:
         description: Key of the client certificate. Defaults to the top-level O(client_key).
         type: path
+      tls_min_version:
+        description: Lowest TLS version to accept. Defaults to the top-level O(tls_min_version).
+        type: str
+        choices: [TLSv1.2, TLSv1.3]
       expected_tools:
         description: Tools this endpoint must list. Defaults to the top-level O(expected_tools).
         type: raw
@@ -213,6 +217,16 @@ options:
     description:
       - PEM file with the private key of O(client_cert).
     type: path
+  tls_min_version:
+    description:
+      - Lowest TLS version the client accepts for C(https://) URLs; a server that offers only older versions
+        fails the check at stage V(tls), with a message that names this option.
+      - V(TLSv1.3) for servers that must speak TLS 1.3 only (the platform's own endpoints do).
+      - The negotiated version is returned as RV(endpoints[].tls_version) and written to the metrics as
+        C(mcp_endpoint_tls_info).
+    type: str
+    choices: [TLSv1.2, TLSv1.3]
+    default: TLSv1.2
   expected_tools:
     description:
       - List of tool names the server must list; a missing one makes the endpoint unhealthy (stage V(list)).
@@ -293,7 +307,8 @@ options:
       - The directory must exist.
       - The metrics are C(mcp_endpoint_up), C(mcp_endpoint_healthy), C(mcp_endpoint_latency_seconds) (label
         C(stage)), C(mcp_endpoint_tools), C(mcp_endpoint_expected_tools_missing), C(mcp_endpoint_protocol_info),
-        C(mcp_endpoint_failure_info), C(mcp_endpoint_http_status), C(mcp_check_last_run_timestamp_seconds) and
+        C(mcp_endpoint_tls_info) (label C(tls_version)), C(mcp_endpoint_failure_info), C(mcp_endpoint_http_status),
+        C(mcp_check_last_run_timestamp_seconds) and
         C(mcp_check_duration_seconds).
     type: path
   metrics_labels:
@@ -445,6 +460,10 @@ endpoints:
       description: Whether the server used a session (C(Mcp-Session-Id), or the legacy SSE stream).
       type: bool
       sample: true
+    tls_version:
+      description: The TLS version negotiated with the server (V(null) for C(http://) URLs or before a handshake).
+      type: str
+      sample: TLSv1.3
     ping_supported:
       description: Whether C(ping) answered; V(false) when the server does not implement it (not a failure).
       type: bool
@@ -519,6 +538,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     KNOWN_VERSIONS,
     PER_ENDPOINT_OPTIONS,
     PROTOCOL_CHOICES,
+    TLS_VERSIONS,
     TRANSPORTS,
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import ConfigError, OptionError
@@ -562,6 +582,7 @@ def endpoint_option_spec(top_level):
         ca_path=dict(type="path"),
         client_cert=dict(type="path"),
         client_key=dict(type="path", no_log=False),
+        tls_min_version=dict(type="str", choices=list(TLS_VERSIONS)),
         expected_tools=dict(type="raw"),
         min_protocol_version=dict(type="str", choices=list(KNOWN_VERSIONS)),
         max_latency_ms=dict(type="float"),
@@ -652,7 +673,13 @@ def ssl_contexts_for(configs, listed):
     for index, config in enumerate(configs):
         if not config["url"].lower().startswith("https:"):
             continue
-        key = (config["validate_certs"], config["ca_path"], config["client_cert"], config["client_key"])
+        key = (
+            config["validate_certs"],
+            config["ca_path"],
+            config["client_cert"],
+            config["client_key"],
+            config["tls_min_version"],
+        )
         if key not in cache:
             try:
                 cache[key] = build_ssl_context(*key)

@@ -93,6 +93,7 @@ def new_result(config):
         "capabilities": None,
         "instructions": None,
         "session": False,
+        "tls_version": None,
         "ping_supported": None,
         "tools": None,
         "tool_count": None,
@@ -264,6 +265,7 @@ class EndpointCheck:
             result["http_status"] = self.transport.last_status
         self._close()
         self.client.close()
+        result["tls_version"] = self.client.tls_version
         total = time.monotonic() - self.started  # a slow session DELETE counts too
         for stage, seconds in self.timings.items():
             result["latency_ms"][stage] = ms(seconds)
@@ -292,7 +294,11 @@ class EndpointCheck:
         config = self.config
         try:
             return build_ssl_context(
-                config["validate_certs"], config["ca_path"], config["client_cert"], config["client_key"]
+                config["validate_certs"],
+                config["ca_path"],
+                config["client_cert"],
+                config["client_key"],
+                config["tls_min_version"],
             )
         except ConfigError as exc:
             raise CheckError("tls", str(exc)) from None

@@ -26,6 +26,8 @@ LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
 LATEST_MODERN_VERSION = MODERN_VERSIONS[-1]
 
 TRANSPORTS = ("auto", "streamable_http", "sse")
+# The lowest TLS version a check accepts (``tls_min_version``); the result reports the negotiated one.
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 PROTOCOL_CHOICES = ("auto", *KNOWN_VERSIONS)
 STAGES = ("connect", "tls", "initialize", "ping", "list", "call")
 # The keys of a result's latency_ms and the stage label of mcp_endpoint_latency_seconds.
@@ -88,6 +90,7 @@ DEFAULTS = {
     "ca_path": None,
     "client_cert": None,
     "client_key": None,
+    "tls_min_version": "TLSv1.2",
     "expected_tools": None,
     "min_protocol_version": None,
     "max_latency_ms": None,

@@ -24,7 +24,18 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset(
-    ("endpoint", "url", "transport", "stage", "protocol_version", "era", "server_name", "server_version", "session")
+    (
+        "endpoint",
+        "url",
+        "transport",
+        "stage",
+        "protocol_version",
+        "era",
+        "server_name",
+        "server_version",
+        "session",
+        "tls_version",
+    )
 )
 
 FAMILIES = (
@@ -34,6 +45,7 @@ FAMILIES = (
     ("mcp_endpoint_tools", "Number of tools the endpoint lists."),
     ("mcp_endpoint_expected_tools_missing", "Number of expected tools the endpoint does not list."),
     ("mcp_endpoint_protocol_info", "Negotiated protocol version, transport and server identity (value 1)."),
+    ("mcp_endpoint_tls_info", "Negotiated TLS version (value 1; absent for plain HTTP)."),
     ("mcp_endpoint_failure_info", "The stage at which the check failed (value 1; absent when healthy)."),
     ("mcp_endpoint_http_status", "HTTP status of the failing request, or of the last request when none failed."),
     ("mcp_check_last_run_timestamp_seconds", "When the check run finished, as a Unix timestamp."),
@@ -119,6 +131,8 @@ def render_metrics(results, extra_labels=None, timestamp=None, duration=None):
                 ("session", "true" if result.get("session") else "false"),
             ]
             samples["mcp_endpoint_protocol_info"].append((labels, 1))
+        if result.get("tls_version"):
+            samples["mcp_endpoint_tls_info"].append(([*endpoint, ("tls_version", result["tls_version"])], 1))
         if result.get("failed_stage"):
             samples["mcp_endpoint_failure_info"].append(([*endpoint, ("stage", result["failed_stage"])], 1))
         if result.get("http_status") is not None:

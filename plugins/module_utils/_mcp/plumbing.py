@@ -198,6 +198,8 @@ class HttpClient:
         self._all = []
         self._lock = threading.Lock()
         self._aborted = False
+        # The TLS version the first TLS connection negotiated (``TLSv1.3``), None before one.
+        self.tls_version = None
 
     def open(self, target):
         with self._lock:
@@ -237,10 +239,14 @@ class HttpClient:
             except (ssl.SSLError, ssl.CertificateError, OSError, ValueError) as exc:
                 sock.close()
                 raise CheckError(
-                    "tls", "TLS handshake with %s:%s failed: %s" % (target.host, target.port, ssl_error(exc))
+                    "tls",
+                    "TLS handshake with %s:%s failed: %s%s"
+                    % (target.host, target.port, ssl_error(exc), version_hint(exc, context)),
                 ) from None
             if first:
                 self.timings["tls"] = time.monotonic() - connected
+            if self.tls_version is None:
+                self.tls_version = sock.version()
         conn = Connection(target, sock, self.deadline)
         with self._lock:
             self._all.append(conn)
@@ -295,6 +301,26 @@ def ssl_error(exc):
     if isinstance(exc, ssl.SSLError):
         return exc.reason or str(exc)
     return str(exc) or exc.__class__.__name__
+
+
+# Reasons OpenSSL gives when client and server share no TLS version.
+VERSION_REASONS = ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE")
+
+
+def version_hint(exc, context):
+    """Why a handshake failed for want of a common TLS version, with the minimum this client insisted on.
+
+    OpenSSL says so with an alert; some servers (asyncio's, for one) end the connection instead."""
+    name = TLS_VERSION_NAMES.get(getattr(context, "minimum_version", None))
+    reason = (getattr(exc, "reason", None) or "").upper()
+    if isinstance(exc, ssl.SSLError) and reason in VERSION_REASONS:
+        if name is None:
+            return " (the server and the client share no TLS version)"
+        return " (the server does not offer %s or newer, which tls_min_version requires)" % name
+    ended = isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError))
+    if ended and name == "TLSv1.3":
+        return " (the server ended the handshake: it may not offer TLSv1.3, which tls_min_version requires)"
+    return ""
 
 
 def read_body(conn, response, limit):
@@ -365,12 +391,25 @@ def error_text(body):
     return body.decode("utf-8", "replace").strip()[:ERROR_EXCERPT]
 
 
-def build_ssl_context(validate_certs=True, ca_path=None, client_cert=None, client_key=None):
+TLS_MINIMUMS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+TLS_VERSION_NAMES = dict((value, name) for name, value in TLS_MINIMUMS.items())
+
+
+def build_ssl_context(validate_certs=True, ca_path=None, client_cert=None, client_key=None, tls_min_version=None):
     """An SSLContext for the given TLS settings; raises ConfigError naming the option at fault."""
+    minimum = TLS_MINIMUMS.get(tls_min_version or "TLSv1.2")
+    if minimum is None:
+        raise ConfigError(
+            "tls_min_version", "must be one of %s, got %r" % (", ".join(sorted(TLS_MINIMUMS)), tls_min_version)
+        )
     try:
         context = ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError("ca_path", "cannot load CA bundle %s: %s" % (ca_path, ssl_error(exc))) from None
+    try:
+        context.minimum_version = minimum
+    except (ValueError, AttributeError) as exc:  # an OpenSSL without TLS 1.3, say
+        raise ConfigError("tls_min_version", "%s cannot be required here: %s" % (tls_min_version, exc)) from None
     if not validate_certs:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -39,6 +39,7 @@ KINDS = (
     "legacy_sse",
     "bearer",
     "tls",
+    "tls12",
     "mtls",
     "noping",
     "paginated",
@@ -145,7 +146,7 @@ class Servers:
         self.log = log
 
     def url(self, kind: str) -> str:
-        scheme = "https" if kind in ("tls", "mtls") else "http"
+        scheme = "https" if kind in ("tls", "tls12", "mtls") else "http"
         path = "/sse" if kind.startswith("legacy_sse") else "/mcp"
         return f"{scheme}://127.0.0.1:{self.ports[kind]}{path}"
 

@@ -44,6 +44,7 @@ KINDS = (
     "legacy_sse",  # the 2024-11-05 HTTP+SSE transport
     "bearer",  # streamable HTTP behind bearer auth (401 + WWW-Authenticate + resource_metadata)
     "tls",  # stateless JSON over TLS with a test CA
+    "tls12",  # as tls, but TLS 1.2 at most
     "mtls",  # TLS that requires a client certificate from the test CA
     "noping",  # low-level server without a ping handler
     "paginated",  # tools/list in pages of PAGE_SIZE
@@ -257,7 +258,7 @@ def build_app(kind: str, port: int):
         return standard_server("corvid-stateful-json").streamable_http_app(json_response=True)
     if kind == "stateless_json":
         return standard_server("corvid-stateless").streamable_http_app(stateless_http=True, json_response=True)
-    if kind in ("tls", "mtls"):
+    if kind in ("tls", "tls12", "mtls"):
         return standard_server(f"corvid-{kind}").streamable_http_app(stateless_http=True, json_response=True)
     if kind == "legacy_sse":
         return standard_server("corvid-legacy-sse").sse_app()
@@ -287,8 +288,17 @@ def build_app(kind: str, port: int):
     raise SystemExit(f"unknown server kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+class Tls12Config(uvicorn.Config):
+    """A uvicorn configuration whose TLS context offers TLS 1.2 at most."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            self.ssl.maximum_version = ssl.TLSVersion.TLSv1_2
+
+
 def tls_kwargs(kind: str, cert_dir: Path | None) -> dict[str, Any]:
-    if kind not in ("tls", "mtls"):
+    if kind not in ("tls", "tls12", "mtls"):
         return {}
     if cert_dir is None:
         raise SystemExit(f"server kind {kind!r} needs --cert-dir")
@@ -320,7 +330,8 @@ async def serve(kinds: list[tuple[str, str]], cert_dir: Path | None, log_level: 
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
         app = build_app(kind, port)
-        config = uvicorn.Config(
+        config_class = Tls12Config if kind == "tls12" else uvicorn.Config
+        config = config_class(
             app,
             host=HOST,
             port=port,

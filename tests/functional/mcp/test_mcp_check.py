@@ -19,6 +19,7 @@ def matrix(servers, certs, bearer_token, tmp_path_factory):
     """One module call over every kind of server the client claims to handle."""
     metrics = tmp_path_factory.mktemp("matrix") / "mcp.prom"
     chatty = {"name": "chatty_echo", "arguments": {"text": "hello"}, "expected_text": "hello"}
+    ca = str(certs / "ca.pem")
     endpoints = [
         {
             "name": "stateful",
@@ -44,6 +45,9 @@ def matrix(servers, certs, bearer_token, tmp_path_factory):
         {"name": "tls-wrong-ca", "url": servers.url("tls"), "ca_path": str(certs / "wrong-ca.pem")},
         {"name": "tls-system-store", "url": servers.url("tls")},
         {"name": "tls-unverified", "url": servers.url("tls"), "validate_certs": False},
+        {"name": "tls13-required", "url": servers.url("tls"), "ca_path": ca, "tls_min_version": "TLSv1.3"},
+        {"name": "tls12", "url": servers.url("tls12"), "ca_path": ca},
+        {"name": "tls12-refused", "url": servers.url("tls12"), "ca_path": ca, "tls_min_version": "TLSv1.3"},
         {
             "name": "mtls",
             "url": servers.url("mtls"),
@@ -151,6 +155,21 @@ def test_tls(matrix):
         assert "certificate verify failed" in res["error"]
 
 
+def test_tls_version_reported_and_minimum_enforced(matrix):
+    run, metrics = matrix
+    assert run.endpoint("tls")["tls_version"] == "TLSv1.3"
+    assert run.endpoint("tls13-required")["healthy"]
+    res = run.endpoint("tls12")
+    assert res["healthy"] and res["tls_version"] == "TLSv1.2", res
+    res = run.endpoint("tls12-refused")
+    assert not res["up"] and res["failed_stage"] == "tls" and res["tls_version"] is None, res
+    assert "TLSv1.3, which tls_min_version requires" in res["error"]
+    assert run.endpoint("stateful")["tls_version"] is None
+    lines = metric_lines(metrics)
+    assert 'mcp_endpoint_tls_info{checker="pytest",endpoint="tls12",tls_version="TLSv1.2"} 1' in lines
+    assert 'mcp_endpoint_tls_info{checker="pytest",endpoint="tls",tls_version="TLSv1.3"} 1' in lines
+
+
 def test_mutual_tls(matrix):
     run, _ = matrix
     assert run.endpoint("mtls")["healthy"]
@@ -234,6 +253,7 @@ def test_summary(matrix):
         "bearer-wrong",
         "tls-wrong-ca",
         "tls-system-store",
+        "tls12-refused",
         "mtls-no-cert",
         "slow",
         "drop",

@@ -331,3 +331,22 @@ def test_metrics_file_keeps_owner_and_mode_through_atomic_move(run, fake_checks,
     assert path.stat().st_uid == tmp_path.stat().st_uid
     assert "mcp_endpoint_up" in path.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mcp.prom"]
+
+
+def test_tls_min_version_per_endpoint_or_top_level(run, fake_checks):
+    kind, result = run(
+        {
+            "endpoints": [
+                {"url": "https://a.example/mcp", "name": "a"},
+                {"url": "https://b.example/mcp", "name": "b", "tls_min_version": "TLSv1.2"},
+            ],
+            "tls_min_version": "TLSv1.3",
+        }
+    )
+    assert kind == "exit", result
+    a, b = fake_checks["configs"]
+    assert a["tls_min_version"] == "TLSv1.3" and b["tls_min_version"] == "TLSv1.2"
+    contexts = fake_checks["ssl_contexts"]
+    assert contexts[0].minimum_version.name == "TLSv1_3" and contexts[1].minimum_version.name == "TLSv1_2"
+    kind, result = run({"url": "https://a.example/mcp", "tls_min_version": "TLSv1.1"})
+    assert kind == "fail" and "tls_min_version" in result["msg"]

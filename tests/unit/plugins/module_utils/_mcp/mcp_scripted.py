@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -60,8 +61,11 @@ def _read_request(reader) -> Request | None:
 
 
 class ScriptedServer:
-    def __init__(self, handler: Callable[[Request, socket.socket], Any]):
+    """``ssl_context`` (a server-side SSLContext) makes it an HTTPS server."""
+
+    def __init__(self, handler: Callable[[Request, socket.socket], Any], ssl_context: ssl.SSLContext | None = None):
         self.handler = handler
+        self.ssl_context = ssl_context
         self.requests: list[Request] = []
         self.stop = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -73,7 +77,8 @@ class ScriptedServer:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, path: str = "/mcp") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def methods(self) -> list[str | None]:
         return [r.rpc_method if r.method == "POST" else r.method for r in self.requests]
@@ -88,6 +93,14 @@ class ScriptedServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.ssl_context is not None:
+            try:
+                conn.settimeout(5)
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         reader = conn.makefile("rb")
         try:
             while not self.stop.is_set():

@@ -156,3 +156,11 @@ def test_check_textfile_path(tmp_path):
         check_textfile_path(str(tmp_path))
     with pytest.raises(MetricsError, match="must not be empty"):
         check_textfile_path("")
+
+
+def test_tls_version_is_an_info_metric():
+    text = render_metrics([result("a", tls_version="TLSv1.3"), result("b")])
+    assert 'mcp_endpoint_tls_info{endpoint="a",tls_version="TLSv1.3"} 1' in text.splitlines()
+    assert 'endpoint="b",tls_version' not in text
+    with pytest.raises(MetricsError):
+        render_metrics([result("a")], {"tls_version": "x"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
 import pytest
@@ -50,3 +51,45 @@ def test_build_ssl_context_errors(tmp_path):
     assert caught.value.option == "client_cert"
     context = build_ssl_context(validate_certs=False)
     assert context.check_hostname is False
+
+
+def test_build_ssl_context_minimum_tls_version():
+    assert build_ssl_context().minimum_version == ssl.TLSVersion.TLSv1_2
+    assert build_ssl_context(tls_min_version="TLSv1.3").minimum_version == ssl.TLSVersion.TLSv1_3
+    with pytest.raises(ConfigError) as caught:
+        build_ssl_context(tls_min_version="TLSv1.1")
+    assert caught.value.option == "tls_min_version"
+
+
+def test_negotiated_tls_version_is_reported(tls_server, self_signed):
+    ca = str(self_signed / "cert.pem")
+    modern = tls_server(mcp_handler())
+    res = check(modern.url(), ca_path=ca)
+    assert res["healthy"], res
+    assert res["tls_version"] == "TLSv1.3"
+    old = tls_server(mcp_handler(), maximum="TLSv1.2")
+    res = check(old.url(), ca_path=ca)
+    assert res["healthy"] and res["tls_version"] == "TLSv1.2", res
+
+
+def test_tls_min_version_refuses_an_older_server(tls_server, self_signed):
+    server = tls_server(mcp_handler(), maximum="TLSv1.2")
+    res = check(server.url(), ca_path=str(self_signed / "cert.pem"), tls_min_version="TLSv1.3")
+    assert not res["up"] and res["failed_stage"] == "tls", res
+    assert "TLSv1.3 or newer, which tls_min_version requires" in res["error"]
+    assert res["tls_version"] is None
+    assert server.requests == []  # nothing was sent
+
+
+def test_plain_http_has_no_tls_version(scripted):
+    res = check(scripted(mcp_handler()).url())
+    assert res["healthy"] and res["tls_version"] is None
+
+
+def test_version_hint_for_a_server_that_hangs_up():
+    """asyncio servers end the handshake without an alert when they share no version with the client."""
+    strict = build_ssl_context(tls_min_version="TLSv1.3")
+    closed = ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed (EOF)")
+    assert "may not offer TLSv1.3, which tls_min_version requires" in plumbing.version_hint(closed, strict)
+    assert plumbing.version_hint(closed, build_ssl_context()) == ""
+    assert plumbing.version_hint(ValueError("x"), strict) == ""
