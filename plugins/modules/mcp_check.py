@@ -27,6 +27,9 @@ description:
   - Negotiates protocol versions 2024-11-05, 2025-03-26, 2025-06-18 and 2025-11-25 with the C(initialize)
     handshake, and recognises servers of the sessionless 2026-07-28 revision (no C(initialize), no session,
     C(server/discover) instead) rather than reporting them as broken.
+  - When the event stream of a Streamable HTTP response ends or breaks before the answer, after the server
+    handed out event ids, the stream is resumed with a C(GET) carrying C(Last-Event-ID), after the server's
+    C(retry) interval and within the endpoint's timeout (RV(endpoints[].resumptions) counts the resumptions).
   - Many endpoints are checked at the same time by a bounded pool of worker threads. Every endpoint has a hard
     overall timeout; a server that stalls, closes the connection mid-stream or never answers is reported as
     down, it never hangs the task.
@@ -307,9 +310,9 @@ options:
       - The directory must exist.
       - The metrics are C(mcp_endpoint_up), C(mcp_endpoint_healthy), C(mcp_endpoint_latency_seconds) (label
         C(stage)), C(mcp_endpoint_tools), C(mcp_endpoint_expected_tools_missing), C(mcp_endpoint_protocol_info),
-        C(mcp_endpoint_tls_info) (label C(tls_version)), C(mcp_endpoint_failure_info), C(mcp_endpoint_http_status),
-        C(mcp_check_last_run_timestamp_seconds) and
-        C(mcp_check_duration_seconds).
+        C(mcp_endpoint_stream_resumptions), C(mcp_endpoint_tls_info) (label C(tls_version)),
+        C(mcp_endpoint_failure_info), C(mcp_endpoint_http_status), C(mcp_check_last_run_timestamp_seconds) and
+        C(mcp_check_duration_seconds). Like latencies, a changed number of resumptions alone is not a change.
     type: path
   metrics_labels:
     description:
@@ -464,6 +467,12 @@ endpoints:
       description: The TLS version negotiated with the server (V(null) for C(http://) URLs or before a handshake).
       type: str
       sample: TLSv1.3
+    resumptions:
+      description:
+        - How many times a response stream that ended before its answer was resumed (C(GET) with
+          C(Last-Event-ID)); V(0) when none was needed.
+      type: int
+      sample: 0
     ping_supported:
       description: Whether C(ping) answered; V(false) when the server does not implement it (not a failure).
       type: bool

@@ -13,9 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 import base64
-import http.client
-import socket
-import ssl
 import time
 
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
@@ -40,15 +37,14 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
     CheckError,
     ConfigError,
     DeadlineExceeded,
-    HttpStatusError,
     ProtocolError,
     RpcError,
 )
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.failures import describe_failure
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
     credential_forms,
     mask_secrets,
     ms,
-    parse_www_authenticate,
     redact_url,
     subset_matches,
     text_of,
@@ -59,10 +55,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing impo
     HttpClient,
     Target,
     build_ssl_context,
-    os_error,
-    ssl_error,
 )
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.sse import SSEError
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.transports import (
     LegacySseTransport,
     StreamableHttpTransport,
@@ -94,6 +87,7 @@ def new_result(config):
         "instructions": None,
         "session": False,
         "tls_version": None,
+        "resumptions": 0,
         "ping_supported": None,
         "tools": None,
         "tool_count": None,
@@ -168,64 +162,7 @@ class EndpointCheck:
 
     def _fail(self, stage, exc, doing):
         """Turn a low-level exception into a CheckError for ``stage``."""
-        if isinstance(exc, CheckError):
-            return exc
-        if isinstance(exc, DeadlineExceeded):
-            return CheckError(
-                stage, "timed out: the overall timeout of %gs ran out during %s" % (self.deadline.seconds, doing)
-            )
-        if isinstance(exc, RpcError):
-            return CheckError(
-                stage,
-                "%s failed with JSON-RPC error %s: %s" % (doing, exc.code, exc.rpc_message),
-                http_status=exc.http_status,
-                rpc_error=exc.as_dict(),
-            )
-        if isinstance(exc, HttpStatusError):
-            if exc.status in (401, 403):
-                metadata = parse_www_authenticate(exc.www_authenticate)
-                what = "unauthorized" if exc.status == 401 else "forbidden"
-                message = "%s: HTTP %s %s" % (doing, exc.status, what)
-                if exc.www_authenticate:
-                    message += " (WWW-Authenticate: %s)" % exc.www_authenticate
-                return CheckError(
-                    stage,
-                    message,
-                    http_status=exc.status,
-                    www_authenticate=exc.www_authenticate,
-                    resource_metadata=metadata,
-                )
-            message = "%s: HTTP %s %s" % (doing, exc.status, exc.reason or "")
-            if exc.status in (301, 302, 303, 307, 308) and exc.location:
-                message += " (redirects to %s; use that URL)" % redact_url(exc.location)
-            elif (
-                exc.status == 404 and self.transport is not None and self.transport.session_id and stage != "initialize"
-            ):
-                message += " (the session expired or is unknown to the server)"
-            elif exc.body:
-                message += ": %s" % exc.body
-            return CheckError(stage, message.strip(), http_status=exc.status)
-        if isinstance(exc, socket.timeout):
-            if self.deadline.end - time.monotonic() < 0.05:
-                return CheckError(
-                    stage, "timed out: the overall timeout of %gs ran out during %s" % (self.deadline.seconds, doing)
-                )
-            return CheckError(stage, "timed out waiting for %s" % doing)
-        if isinstance(exc, http.client.IncompleteRead):
-            return CheckError(stage, "the connection closed mid-stream during %s" % doing)
-        if isinstance(exc, (SSEError, ProtocolError)):
-            return CheckError(stage, "%s: %s" % (doing, exc))
-        if isinstance(exc, http.client.HTTPException):
-            return CheckError(
-                stage,
-                "%s: invalid HTTP from the server (%s)"
-                % (doing, exc.__class__.__name__ + (": %s" % exc if str(exc) else "")),
-            )
-        if isinstance(exc, ssl.SSLError):
-            return CheckError(stage, "%s: TLS error: %s" % (doing, ssl_error(exc)))
-        if isinstance(exc, OSError):
-            return CheckError(stage, "%s: connection error: %s" % (doing, os_error(exc)))
-        return CheckError(stage, "%s: %s: %s" % (doing, exc.__class__.__name__, exc))
+        return describe_failure(stage, exc, doing, self.deadline, self.transport)
 
     def _call(self, stage, doing, func, *args, **kwargs):
         timed = kwargs.pop("timed", True)
@@ -266,6 +203,7 @@ class EndpointCheck:
         self._close()
         self.client.close()
         result["tls_version"] = self.client.tls_version
+        result["resumptions"] = getattr(self.transport, "resumptions", 0)
         total = time.monotonic() - self.started  # a slow session DELETE counts too
         for stage, seconds in self.timings.items():
             result["latency_ms"][stage] = ms(seconds)

@@ -67,6 +67,12 @@ MAX_LISTED_NAMES = 10000
 MAX_PENDING_EVENTS = 100
 MAX_PENDING_BYTES = MAX_JSON_BODY
 DRAIN_SECONDS = 0.05
+# Streamable HTTP: a response stream that ends before its answer is resumed (GET with Last-Event-ID) after
+# the server's retry interval, or this many milliseconds when it sent none; at most MAX_RESUMPTIONS times
+# for one request, and never past the deadline.
+DEFAULT_RETRY_MS = 500
+MIN_RETRY_MS = 10
+MAX_RESUMPTIONS = 100
 READ_SIZE = 65536
 TEXT_PREVIEW = 512
 ERROR_EXCERPT = 200

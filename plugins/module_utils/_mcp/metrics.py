@@ -45,6 +45,10 @@ FAMILIES = (
     ("mcp_endpoint_tools", "Number of tools the endpoint lists."),
     ("mcp_endpoint_expected_tools_missing", "Number of expected tools the endpoint does not list."),
     ("mcp_endpoint_protocol_info", "Negotiated protocol version, transport and server identity (value 1)."),
+    (
+        "mcp_endpoint_stream_resumptions",
+        "Times the check resumed an SSE response stream (GET with Last-Event-ID) that ended before its answer.",
+    ),
     ("mcp_endpoint_tls_info", "Negotiated TLS version (value 1; absent for plain HTTP)."),
     ("mcp_endpoint_failure_info", "The stage at which the check failed (value 1; absent when healthy)."),
     ("mcp_endpoint_http_status", "HTTP status of the failing request, or of the last request when none failed."),
@@ -54,6 +58,7 @@ FAMILIES = (
 # Families whose values move on every run without saying anything about health.
 VOLATILE_FAMILIES = (
     "mcp_endpoint_latency_seconds",
+    "mcp_endpoint_stream_resumptions",
     "mcp_check_last_run_timestamp_seconds",
     "mcp_check_duration_seconds",
 )
@@ -131,6 +136,8 @@ def render_metrics(results, extra_labels=None, timestamp=None, duration=None):
                 ("session", "true" if result.get("session") else "false"),
             ]
             samples["mcp_endpoint_protocol_info"].append((labels, 1))
+        if result.get("resumptions") is not None:
+            samples["mcp_endpoint_stream_resumptions"].append((endpoint, int(result["resumptions"])))
         if result.get("tls_version"):
             samples["mcp_endpoint_tls_info"].append(([*endpoint, ("tls_version", result["tls_version"])], 1))
         if result.get("failed_stage"):

@@ -49,10 +49,11 @@ class SSEParser:
     the latest values the stream set.
     """
 
-    def __init__(self, max_event_bytes=DEFAULT_MAX_EVENT_BYTES):
+    def __init__(self, max_event_bytes=DEFAULT_MAX_EVENT_BYTES, last_event_id="", retry=None):
         self.max_event_bytes = max_event_bytes
-        self.last_event_id = ""
-        self.retry = None
+        # A resumed stream goes on from the id and retry of the stream it resumes.
+        self.last_event_id = last_event_id
+        self.retry = retry
         self.comments = 0
         self._buffer = b""
         self._pending_cr = False

@@ -15,18 +15,22 @@ __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 import contextlib
 import http.client
 import json
+import time
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
     CLIENT_NAME,
     CLIENT_VERSION,
+    DEFAULT_RETRY_MS,
     MAX_ERROR_BODY,
     MAX_JSON_BODY,
     MAX_PENDING_BYTES,
     MAX_PENDING_EVENTS,
+    MAX_RESUMPTIONS,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_PROTOCOL_VERSION,
+    MIN_RETRY_MS,
     NAME_BEARING_METHODS,
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import (
@@ -65,6 +69,8 @@ STALE_CONNECTION = (
     ConnectionAbortedError,
     http.client.CannotSendRequest,
 )
+# A response stream that breaks like this after handing out an event id is resumed, as one that ends.
+RESUMABLE_BREAKS = (http.client.IncompleteRead, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 class BaseTransport:
@@ -164,6 +170,7 @@ class StreamableHttpTransport(BaseTransport):
         self.protocol_version = None
         self.modern_version = None
         self.delete_status = None
+        self.resumptions = 0
 
     def warm_up(self):
         """Open the first connection on its own, so connect and TLS are timed and blamed separately."""
@@ -235,22 +242,68 @@ class StreamableHttpTransport(BaseTransport):
         return result_of(found, status)
 
     def _read_stream(self, conn, response, request_id, method):
+        """The response to ``request_id`` from an event stream; a stream that ends (or breaks) before it, after
+        handing out an event id, is resumed with GET and Last-Event-ID as often as the deadline allows."""
         parser = SSEParser()
-        try:
-            for event in iter_events(response, parser):
-                if event.event != "message" or not event.data.strip():
-                    continue  # priming events (id only) and events of other types
-                what = "an event on the response stream"
-                found = self._scan(decode_json(event.data, what), request_id, what)
-                if found is not None:
-                    drain(conn, response)
-                    self.client.release(conn, response)
-                    return found
-        except BaseException:
+        resumed_here = 0
+        while True:
+            try:
+                for event in iter_events(response, parser):
+                    if event.event != "message" or not event.data.strip():
+                        continue  # priming events (id only) and events of other types
+                    what = "an event on the response stream"
+                    found = self._scan(decode_json(event.data, what), request_id, what)
+                    if found is not None:
+                        drain(conn, response)
+                        self.client.release(conn, response)
+                        return found
+            except RESUMABLE_BREAKS:
+                conn.close()
+                if not parser.last_event_id:
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+            else:
+                self.client.release(conn, response)
+                if not parser.last_event_id:
+                    raise ProtocolError("the event stream ended before the response to %s arrived" % method)
+            if resumed_here >= MAX_RESUMPTIONS:
+                raise ProtocolError(
+                    "the response stream to %s ended %d times before the answer arrived" % (method, resumed_here + 1)
+                )
+            conn, response = self._resume(method, parser)
+            resumed_here += 1
+            parser = SSEParser(last_event_id=parser.last_event_id, retry=parser.retry)
+
+    def _resume(self, method, parser):
+        """Wait the server's retry interval, then GET the stream again from the last event id it handed out."""
+        wait = max(parser.retry if parser.retry is not None else DEFAULT_RETRY_MS, MIN_RETRY_MS) / 1000.0
+        left = self.deadline.remaining()
+        if wait >= left:
+            raise ProtocolError(
+                "timed out: the response stream to %s ended before the answer, and the server asks to wait %d ms "
+                "before resuming it, more than the %d ms left of the timeout" % (method, wait * 1000, left * 1000)
+            )
+        time.sleep(wait)
+        headers = [(name, value) for name, value in self._headers() if name.lower() not in ("accept", "content-type")]
+        headers.append(("Accept", "text/event-stream"))
+        headers.append(("Last-Event-ID", parser.last_event_id))
+        self.resumptions += 1
+        conn, response = self._exchange("GET", self.target, headers)
+        ctype = media_type(response.getheader("Content-Type"))
+        if response.status != 200 or ctype != "text/event-stream":
+            if response.status in (401, 403):
+                self._check_status(response, conn)
+            with contextlib.suppress(Exception):
+                read_body(conn, response, MAX_ERROR_BODY)
             conn.close()
-            raise
-        conn.close()
-        raise ProtocolError("the event stream ended before the response to %s arrived" % method)
+            answer = "HTTP %s" % response.status if response.status != 200 else "Content-Type %r" % (ctype or "(none)")
+            raise ProtocolError(
+                "the response stream to %s ended before the answer, and the server did not resume it "
+                "(GET with Last-Event-ID answered %s)" % (method, answer)
+            )
+        return conn, response
 
     def _answer(self, message):
         """Best effort: a server that cannot take our answer to its request is not a failed check."""

@@ -46,6 +46,8 @@ KINDS = (
     "slow",
     "drop",
     "modern_only",
+    "resumable",
+    "unresumable",
 )
 sys.path.insert(0, str(SERVERS.parent))
 from mcp_servers import BEARER_TOKEN, PAGINATED_TOOLS  # noqa: E402

@@ -28,7 +28,7 @@ from mcp.server import Server
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.streamable_http import EventStore
+from mcp.server.streamable_http import EventMessage, EventStore
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 HOST = "127.0.0.1"
@@ -51,7 +51,10 @@ KINDS = (
     "slow",  # tools/list never answers in time (SSE headers first, then silence)
     "drop",  # tools/list response cut off mid-stream
     "modern_only",  # only the 2026-07-28 revision: initialize is refused
+    "resumable",  # closes the tools/list response stream early (retry 200 ms); GET with Last-Event-ID replays
+    "unresumable",  # the same, but its event store forgets: a resumed stream never brings the answer
 )
+RESUME_RETRY_MS = 200
 
 
 class MemoryEventStore(EventStore):
@@ -69,6 +72,43 @@ class MemoryEventStore(EventStore):
 
     async def replay_events_after(self, last_event_id, send_callback):  # pragma: no cover - not exercised
         return None
+
+
+class ReplayingEventStore(EventStore):
+    """An event store that replays a stream's events after a Last-Event-ID (or, with ``forget``, nothing)."""
+
+    def __init__(self, forget: bool = False) -> None:
+        self.forget = forget
+        self._events: list[tuple[str, str, Any]] = []
+
+    async def store_event(self, stream_id, message):
+        event_id = f"e{len(self._events) + 1}"
+        self._events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        ids = [event_id for event_id, _stream, _message in self._events]
+        if self.forget or last_event_id not in ids:
+            return None
+        index = ids.index(last_event_id)
+        stream_id = self._events[index][1]
+        for event_id, stream, message in self._events[index + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
+def resumable_server(name: str) -> Server:
+    """tools/list closes its response stream (the server asks the client to resume it), then answers."""
+    tools = [types.Tool(name="echo", description="echo", input_schema={"type": "object"})]
+
+    async def list_tools(ctx, params):
+        if ctx.close_sse_stream is not None:
+            await ctx.close_sse_stream()
+        await asyncio.sleep(0.1)
+        return types.ListToolsResult(tools=tools)
+
+    return Server(name, version="0.9", on_list_tools=list_tools)
 
 
 def standard_server(name: str, **kwargs: Any) -> MCPServer:
@@ -285,6 +325,10 @@ def build_app(kind: str, port: int):
         return DropMidStream(standard_server("corvid-drop").streamable_http_app())
     if kind == "modern_only":
         return ModernOnly(standard_server("corvid-modern").streamable_http_app(stateless_http=True))
+    if kind in ("resumable", "unresumable"):
+        return resumable_server(f"corvid-{kind}").streamable_http_app(
+            event_store=ReplayingEventStore(forget=kind == "unresumable"), retry_interval=RESUME_RETRY_MS
+        )
     raise SystemExit(f"unknown server kind {kind!r}; known: {', '.join(KINDS)}")
 
 

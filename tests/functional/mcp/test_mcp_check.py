@@ -506,3 +506,25 @@ def test_runs_on_every_target_python(servers, certs, version):
 def test_collection_layout():
     assert (ROOT / "plugins" / "modules" / "mcp_check.py").exists()
     assert Path(ROOT / "playbooks" / "mcp_health.yml").exists()
+
+
+def test_stream_resumption(servers, ansible_tmp):
+    """SDK servers that close the tools/list response stream early (retry 200 ms): one replays the answer
+    on GET with Last-Event-ID, the other never does."""
+    metrics = ansible_tmp / "mcp.prom"
+    endpoints = [
+        {"name": "resumable", "url": servers.url("resumable")},
+        {"name": "unresumable", "url": servers.url("unresumable"), "timeout": 2},
+    ]
+    run = run_module({"endpoints": endpoints, "failure_policy": "never", "textfile_path": str(metrics)})
+    assert run.rc == 0, run.stdout + run.stderr
+    res = run.endpoint("resumable")
+    assert res["healthy"] and res["tools"] == ["echo"], res
+    assert res["resumptions"] == 1 and res["latency_ms"]["list"] >= 200
+    res = run.endpoint("unresumable")
+    assert not res["up"] and res["failed_stage"] == "list", res
+    assert "timed out" in res["error"] and "the response stream was resumed" in res["error"], res["error"]
+    assert res["resumptions"] >= 3
+    assert res["latency_ms"]["total"] < 2500  # within the deadline
+    lines = metric_lines(metrics)
+    assert 'mcp_endpoint_stream_resumptions{endpoint="resumable"} 1' in lines
