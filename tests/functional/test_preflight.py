@@ -22,6 +22,11 @@ BIN = Path(sys.executable).parent
 PREFLIGHT_TASK = "Check the role's variables before any change"
 SECRET = "preflight-secret-4d2a"
 
+# pki: the CA directory every case but its own sets, a certificate and a CA certificate to vary.
+PKI_DIR = {"pki_ca_dir": "/nonexistent/pki-preflight"}
+PKI_CERT = {"name": "edge", "common_name": "a.example.com"}
+PKI_PEM = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+
 # host name: (role, host variables, the one expected message)
 CASES: dict[str, tuple[str, dict, str]] = {
     "redis_port_out_of_range": ("redis", {"redis_port": 70000}, "redis_port must be a TCP port"),
@@ -109,6 +114,69 @@ CASES: dict[str, tuple[str, dict, str]] = {
         "redis",
         {"common_supported_releases": ["11"]},
         "The redis role supports Debian 11; this host runs Debian",
+    ),
+    "pki_create_without_ca_dir": ("pki", {}, "pki_ca is create but pki_ca_dir is empty"),
+    "pki_relative_ca_dir": ("pki", {"pki_ca_dir": "cache/pki"}, "pki_ca_dir must be an absolute path"),
+    "pki_provided_without_certificate": (
+        "pki",
+        {"pki_ca": "provided", "pki_ca_private_key": SECRET},
+        "pki_ca is provided but pki_ca_certificate holds no PEM certificate",
+    ),
+    "pki_provided_without_key": (
+        "pki",
+        {"pki_ca": "provided", "pki_ca_certificate": PKI_PEM},
+        "pki_ca is provided but pki_ca_private_key is empty",
+    ),
+    "pki_unknown_ca_mode": ("pki", {"pki_ca": "acme", **PKI_DIR}, "pki_ca must be create or provided"),
+    "pki_renew_margin_too_long": (
+        "pki",
+        {"pki_renew_days": 400, **PKI_DIR},
+        "pki_renew_days (400) must be smaller than pki_certificate_valid_days (397)",
+    ),
+    "pki_no_certificate_life": (
+        "pki",
+        {"pki_certificate_valid_days": 0, **PKI_DIR},
+        "pki_certificate_valid_days must be at least 1",
+    ),
+    "pki_certificate_without_name": (
+        "pki",
+        {"pki_certificates": [{"common_name": "a.example.com"}], **PKI_DIR},
+        "pki_certificates[0] has no usable name",
+    ),
+    "pki_certificate_path_in_name": (
+        "pki",
+        {"pki_certificates": [{"name": "../edge", "common_name": "a.example.com"}], **PKI_DIR},
+        "pki_certificates[0] has no usable name (../edge)",
+    ),
+    "pki_certificate_without_common_name": (
+        "pki",
+        {"pki_certificates": [{"name": "edge"}], **PKI_DIR},
+        "pki_certificates[0] (edge) has no common_name",
+    ),
+    "pki_duplicate_names": (
+        "pki",
+        {"pki_certificates": [{"name": "edge", "common_name": "a.example.com"}] * 2, **PKI_DIR},
+        'pki_certificates names must be unique: "edge"',
+    ),
+    "pki_san_neither_dns_nor_ip": (
+        "pki",
+        {"pki_certificates": [{**PKI_CERT, "subject_alt_names": ["a.example.com", "not a name"]}], **PKI_DIR},
+        'pki_certificates[0].subject_alt_names: "not a name" is neither a DNS name nor an IP address',
+    ),
+    "pki_san_bad_ipv4": (
+        "pki",
+        {"pki_certificates": [{**PKI_CERT, "subject_alt_names": ["10.0.0.300"]}], **PKI_DIR},
+        'pki_certificates[0].subject_alt_names: "10.0.0.300" is neither',
+    ),
+    "pki_unknown_key_type": (
+        "pki",
+        {"pki_certificates": [{**PKI_CERT, "key_type": "dsa"}], **PKI_DIR},
+        'pki_certificates[0].key_type must be ecdsa (P-256) or rsa, not "dsa"',
+    ),
+    "pki_small_rsa_key": (
+        "pki",
+        {"pki_certificates": [{**PKI_CERT, "key_type": "rsa", "key_size": 1024}], **PKI_DIR},
+        "pki_certificates[0].key_size 1024 is too small for an RSA key",
     ),
 }
 
