@@ -125,6 +125,44 @@ options:
         description: Lowest TLS version to accept. Defaults to the top-level O(tls_min_version).
         type: str
         choices: [TLSv1.2, TLSv1.3]
+      oauth:
+        description: OAuth client credentials for this endpoint, as the top-level O(oauth) (which it replaces).
+        type: dict
+        suboptions:
+          client_id:
+            description: The client id.
+            type: str
+            required: true
+          client_secret:
+            description: The client secret (C(client_secret_basic) or C(client_secret_post)).
+            type: str
+          private_key:
+            description: PEM private key, or the path of a PEM file on the managed host (C(private_key_jwt)).
+            type: str
+          private_key_id:
+            description: The C(kid) header of the client assertion.
+            type: str
+          auth_method:
+            description: How the client authenticates at the token endpoint.
+            type: str
+            choices: [auto, client_secret_basic, client_secret_post, private_key_jwt]
+            default: auto
+          scopes:
+            description: Scopes to ask for (a list of strings).
+            type: raw
+          resource:
+            description: The C(resource) to ask a token for, instead of the one the metadata names.
+            type: str
+          authorization_server:
+            description: The issuer URL of the authorization server to use, instead of the first one listed.
+            type: str
+          token_url:
+            description: The token endpoint; skips discovery.
+            type: str
+          allow_http:
+            description: Allow C(http://) authorization servers and token endpoints (a lab only).
+            type: bool
+            default: false
       expected_tools:
         description: Tools this endpoint must list. Defaults to the top-level O(expected_tools).
         type: raw
@@ -183,6 +221,7 @@ options:
   bearer_token:
     description:
       - Sent as an C(Authorization) header with the C(Bearer) scheme. Never logged, never returned.
+      - For tokens that expire, see O(oauth).
       - Must be ASCII without line breaks (a YAML block scalar adds a trailing one; use C(>-) or C(|-)).
       - Whatever a server sends back is masked for this token, the URL password, the C(Basic) credentials
         made from them and O(headers) values before it goes into the results.
@@ -230,6 +269,80 @@ options:
     type: str
     choices: [TLSv1.2, TLSv1.3]
     default: TLSv1.2
+  oauth:
+    description:
+      - OAuth 2.1 client credentials (the C(client_credentials) grant) for servers behind an authorization server,
+        as the MCP authorization specification describes. Mutually exclusive with O(bearer_token).
+      - "Discovery: the first request goes without a token; the C(resource_metadata) of the 401's
+        C(WWW-Authenticate) (else the well-known URLs of RFC 9728) names the protected resource metadata, whose
+        first authorization server (or O(oauth.authorization_server)) has its metadata at the RFC 8414 or
+        OpenID Connect well-known URLs. O(oauth.token_url) skips discovery."
+      - The token request carries the C(resource) parameter (RFC 8707) and the scopes of O(oauth.scopes), else
+        those of the challenge, else the C(scopes_supported) of the protected resource metadata.
+      - One token is fetched per authorization server, client, resource and scopes in a task and reused by every
+        endpoint that shares them; a token past its C(expires_in) is fetched anew, and a token the server refuses
+        is replaced once. A fresh token the server refuses fails the check, with what the token's claims say
+        (audience, expiry) when it is a JWT.
+      - Failures of discovery are reported at stage V(auth_discovery), of the token request at stage V(token)
+        with the server's OAuth C(error) and C(error_description) in RV(endpoints[].oauth_error).
+      - The endpoint's TLS options (O(ca_path), O(validate_certs), O(client_cert), O(tls_min_version)) apply to
+        the authorization server too. Redirects are not followed.
+      - The client secret, the private key, the signed assertion and the access token are never logged, returned
+        or written to the metrics file.
+      - A server can name any authorization server in its metadata, and the client credentials go to it; pin
+        O(oauth.authorization_server) (or O(oauth.token_url)) when the servers checked are not all trusted.
+    type: dict
+    suboptions:
+      client_id:
+        description: The client id registered at the authorization server.
+        type: str
+        required: true
+      client_secret:
+        description:
+          - The client secret, for C(client_secret_basic) or C(client_secret_post). Never logged, never returned.
+          - Mutually exclusive with O(oauth.private_key).
+        type: str
+      private_key:
+        description:
+          - For C(private_key_jwt) (RFC 7523) - the PEM private key (from Ansible Vault, say), or the path of a
+            PEM file on the managed host. Unencrypted PKCS#8, PKCS#1 RSA (2048 bits or more, signed RS256) or
+            SEC 1 EC on P-256 (signed ES256). Signed with the Python standard library. Never logged.
+          - Mutually exclusive with O(oauth.client_secret).
+        type: str
+      private_key_id:
+        description: The C(kid) header of the client assertion, when the authorization server needs it.
+        type: str
+      auth_method:
+        description:
+          - How the client authenticates at the token endpoint.
+          - V(auto) uses V(private_key_jwt) with O(oauth.private_key); with O(oauth.client_secret),
+            V(client_secret_basic) unless the metadata lists only V(client_secret_post).
+        type: str
+        choices: [auto, client_secret_basic, client_secret_post, private_key_jwt]
+        default: auto
+      scopes:
+        description: Scopes to ask for, a list of strings; by default those of the challenge or the metadata.
+        type: raw
+      resource:
+        description:
+          - The C(resource) (RFC 8707) to ask the token for. Defaults to the C(resource) of the protected
+            resource metadata (which must be the endpoint's URL or a prefix of it), or the endpoint's URL with
+            O(oauth.token_url).
+        type: str
+      authorization_server:
+        description: The issuer URL of the authorization server to use, instead of the first one the protected
+          resource metadata lists.
+        type: str
+      token_url:
+        description: The token endpoint of the authorization server; skips discovery (no 401 needed).
+        type: str
+      allow_http:
+        description:
+          - Allow C(http://) authorization servers and token endpoints. The credentials then cross the network in
+            clear text; for a lab only. Without it such a URL is an option error (given) or an
+            V(auth_discovery) failure (discovered).
+        type: bool
+        default: false
   expected_tools:
     description:
       - List of tool names the server must list; a missing one makes the endpoint unhealthy (stage V(list)).
@@ -369,6 +482,24 @@ EXAMPLES = r"""
         text: ping
       expected_text: ping
 
+- name: An OAuth-protected server, client credentials from the vault
+  corvid.platform.mcp_check:
+    url: https://mcp.example.com/mcp
+    oauth:
+      client_id: corvid-monitor
+      client_secret: "{{ vault_mcp_client_secret }}"
+      scopes: [mcp]
+
+- name: Two servers behind one pinned authorization server, private_key_jwt (key from the vault)
+  corvid.platform.mcp_check:
+    endpoints:
+      - url: https://search.mcp.example.com/mcp
+      - url: https://docs.mcp.example.com/mcp
+    oauth:
+      client_id: corvid-monitor
+      private_key: "{{ vault_mcp_client_key }}"
+      authorization_server: https://auth.example.com
+
 - name: Mutual TLS with a private CA
   corvid.platform.mcp_check:
     url: https://mcp.internal.example/mcp
@@ -403,7 +534,8 @@ endpoints:
     failed_stage:
       description:
         - Stage of the first failure, V(null) when healthy.
-        - One of V(connect), V(tls), V(initialize), V(ping), V(list), V(call), V(latency).
+        - One of V(connect), V(tls), V(auth_discovery), V(token), V(initialize), V(ping), V(list), V(call),
+          V(latency).
       type: str
       sample: connect
     error:
@@ -436,6 +568,18 @@ endpoints:
       description: The C(resource_metadata) URL from C(WWW-Authenticate) (OAuth protected resource metadata).
       type: str
       sample: https://mcp.example.com/.well-known/oauth-protected-resource/mcp
+    oauth:
+      description:
+        - With O(oauth) - what discovery found and where the token came from (V(fetched) by this endpoint or
+          V(cached) from another endpoint of the task). Never a secret.
+      type: dict
+      sample: {"client_id": "corvid-monitor", "issuer": "https://auth.example.com",
+               "token_endpoint": "https://auth.example.com/token", "auth_method": "client_secret_basic",
+               "resource": "https://mcp.example.com/mcp", "scopes": ["mcp"], "token_source": "fetched"}
+    oauth_error:
+      description: The OAuth C(error) and C(error_description) the token endpoint answered with, if it refused.
+      type: dict
+      sample: {"error": "invalid_client", "error_description": "Invalid client credentials"}
     transport:
       description: Transport used, V(streamable_http) or V(sse).
       type: str
@@ -506,10 +650,11 @@ endpoints:
     latency_ms:
       description:
         - Milliseconds each stage took (V(null) when it did not run) and the whole check (V(total)).
-        - Keys V(connect), V(tls), V(initialize), V(ping), V(list), V(call), V(total).
+        - Keys V(connect), V(tls), V(auth_discovery), V(token), V(initialize), V(ping), V(list), V(call),
+          V(total). With O(oauth), V(initialize) includes the first request that drew the 401.
       type: dict
-      sample: {"connect": 1.2, "tls": 8.4, "initialize": 35.0, "ping": 12.1, "list": 20.3, "call": null,
-               "total": 77.6}
+      sample: {"connect": 1.2, "tls": 8.4, "auth_discovery": null, "token": null, "initialize": 35.0,
+               "ping": 12.1, "list": 20.3, "call": null, "total": 77.6}
 summary:
   description: Counts over all endpoints.
   returned: always
@@ -566,6 +711,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics impor
     validate_extra_labels,
     write_textfile,
 )
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth_options import AUTH_METHODS, validate_oauth
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import build_ssl_context
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 
@@ -576,6 +722,21 @@ def call_tool_spec():
         arguments=dict(type="dict", default={}),
         expected_text=dict(type="str"),
         expected_structured=dict(type="dict"),
+    )
+
+
+def oauth_spec():
+    return dict(
+        client_id=dict(type="str", required=True),
+        client_secret=dict(type="str", no_log=True),
+        private_key=dict(type="str", no_log=True),
+        private_key_id=dict(type="str", no_log=False),
+        auth_method=dict(type="str", choices=list(AUTH_METHODS), default="auto"),
+        scopes=dict(type="raw"),
+        resource=dict(type="str"),
+        authorization_server=dict(type="str"),
+        token_url=dict(type="str"),
+        allow_http=dict(type="bool", default=False),
     )
 
 
@@ -592,6 +753,7 @@ def endpoint_option_spec(top_level):
         client_cert=dict(type="path"),
         client_key=dict(type="path", no_log=False),
         tls_min_version=dict(type="str", choices=list(TLS_VERSIONS)),
+        oauth=dict(type="dict", options=oauth_spec()),
         expected_tools=dict(type="raw"),
         min_protocol_version=dict(type="str", choices=list(KNOWN_VERSIONS)),
         max_latency_ms=dict(type="float"),
@@ -642,6 +804,7 @@ def _validate_endpoint(config, prefix):
             validate_seconds(config["max_latency_ms"], "max_latency_ms")
         if config.get("client_key") and not config.get("client_cert"):
             raise ConfigError("client_key", "needs client_cert")
+        config["oauth"] = validate_oauth(config.get("oauth"), config.get("bearer_token"))
     except ConfigError as exc:
         raise exc.prefixed(prefix) from None
 

@@ -50,6 +50,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers impor
     text_of,
     version_at_least,
 )
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth import EndpointAuth, OAuthSession
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import (
     Deadline,
     HttpClient,
@@ -79,6 +80,8 @@ def new_result(config):
         "jsonrpc_error": None,
         "www_authenticate": None,
         "resource_metadata": None,
+        "oauth": None,
+        "oauth_error": None,
         "transport": None,
         "protocol_version": None,
         "era": None,
@@ -102,7 +105,7 @@ def new_result(config):
 class EndpointCheck:
     """Checks one endpoint. Build it with a normalised config (see :data:`DEFAULTS`), then :meth:`run`."""
 
-    def __init__(self, config, ssl_context=None):
+    def __init__(self, config, ssl_context=None, oauth_session=None):
         merged = dict(DEFAULTS)
         merged.update(dict((k, v) for k, v in config.items() if v is not None))
         self.config = merged
@@ -116,6 +119,9 @@ class EndpointCheck:
         self._next_id = 0
         self.secrets = []
         self.result = new_result(merged)
+        self.oauth_session = oauth_session
+        self.auth = None
+        self.oauth_token = None
 
     # -- plumbing
 
@@ -135,7 +141,7 @@ class EndpointCheck:
             if name.lower() == "authorization":
                 authorization = True
             headers.append((name, str(value)))
-        token = self.config.get("bearer_token")
+        token = self.oauth_token.access_token if self.oauth_token else self.config.get("bearer_token")
         target = Target(self.config["url"])
         if token:
             headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
@@ -186,7 +192,7 @@ class EndpointCheck:
             if self.ssl_context is None and self.config["url"].lower().startswith("https:"):
                 self.ssl_context = self._own_ssl_context()
                 self.client.ssl_context = self.ssl_context
-            self._establish()
+            self._establish_authorized()
             self._list()
             result["up"] = True
             if self.config["ping"]:
@@ -220,12 +226,16 @@ class EndpointCheck:
 
     def masked(self, result):
         """``result`` with every form of this endpoint's credentials masked in whatever a server sent."""
-        if not self.secrets:
+        secrets = list(self.secrets)
+        if self.auth is not None:
+            secrets.extend(self.auth.secrets)
+        if not secrets:
             return result
+        secrets = sorted(set(secrets), key=len, reverse=True)
         masked = dict(result)
         for key, value in result.items():
             if key not in CONFIG_KEYS:
-                masked[key] = mask_secrets(value, self.secrets)
+                masked[key] = mask_secrets(value, secrets)
         return masked
 
     def _own_ssl_context(self):
@@ -273,6 +283,32 @@ class EndpointCheck:
 
     def _target(self):
         return Target(self.config["url"])
+
+    def _establish_authorized(self):
+        """:meth:`_establish`, with an OAuth token when the endpoint has ``oauth``: a token another endpoint of
+        the run fetched for this URL is tried first; a 401 leads to discovery and a token, and a token the
+        server refuses is replaced once. A refused fresh token fails the stage the 401 came at."""
+        oauth = self.config.get("oauth")
+        if not oauth:
+            self._establish()
+            return
+        if self.oauth_session is None:
+            self.oauth_session = OAuthSession()
+        self.auth = EndpointAuth(
+            self.oauth_session, oauth, self.config["url"], self.client, self.deadline, result=self.result
+        )
+        self.oauth_token = self.auth.cached()
+        fresh = False
+        for _attempt in range(4):
+            try:
+                self._establish()
+                return
+            except CheckError as exc:
+                if exc.http_status != 401 or fresh:
+                    raise (self.auth.rejected(exc) if fresh and exc.http_status == 401 else exc) from None
+                self.transport = None
+                self.oauth_token, fresh = self.auth.obtain(exc.www_authenticate, self._call)
+        self._establish()
 
     def _establish(self):
         config = self.config

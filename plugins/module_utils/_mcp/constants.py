@@ -29,7 +29,7 @@ TRANSPORTS = ("auto", "streamable_http", "sse")
 # The lowest TLS version a check accepts (``tls_min_version``); the result reports the negotiated one.
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 PROTOCOL_CHOICES = ("auto", *KNOWN_VERSIONS)
-STAGES = ("connect", "tls", "initialize", "ping", "list", "call")
+STAGES = ("connect", "tls", "auth_discovery", "token", "initialize", "ping", "list", "call")
 # The keys of a result's latency_ms and the stage label of mcp_endpoint_latency_seconds.
 LATENCY_STAGES = (*STAGES, "total")
 FAILED_STAGES = (*STAGES, "latency")
@@ -97,6 +97,7 @@ DEFAULTS = {
     "client_cert": None,
     "client_key": None,
     "tls_min_version": "TLSv1.2",
+    "oauth": None,
     "expected_tools": None,
     "min_protocol_version": None,
     "max_latency_ms": None,

@@ -19,6 +19,7 @@ import time
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.check import EndpointCheck
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import FAILED_STAGES
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import ms
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth import OAuthSession
 
 WATCH_INTERVAL = 0.1
 
@@ -50,7 +51,7 @@ def crashed_result(check, exc):
     return _given_up(check, "the check failed unexpectedly during %s (" + what + ")")
 
 
-def run_checks(configs, workers=16, ssl_contexts=None, grace=1.0):
+def run_checks(configs, workers=16, ssl_contexts=None, grace=1.0, oauth_session=None):
     """Check many endpoints concurrently with at most ``workers`` threads; results keep the input order.
 
     Every check carries its own deadline (``timeout``). A watchdog in the calling thread aborts the
@@ -63,7 +64,9 @@ def run_checks(configs, workers=16, ssl_contexts=None, grace=1.0):
     cost grows linearly with the number of endpoints.
     """
     ssl_contexts = ssl_contexts or {}
-    checks = [EndpointCheck(cfg, ssl_contexts.get(index)) for index, cfg in enumerate(configs)]
+    if oauth_session is None and any(cfg.get("oauth") for cfg in configs):
+        oauth_session = OAuthSession()  # one token per authorization server, client and resource for the run
+    checks = [EndpointCheck(cfg, ssl_contexts.get(index), oauth_session) for index, cfg in enumerate(configs)]
     if not checks:
         return []
     results = [None] * len(checks)

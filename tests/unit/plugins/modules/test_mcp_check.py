@@ -350,3 +350,61 @@ def test_tls_min_version_per_endpoint_or_top_level(run, fake_checks):
     assert contexts[0].minimum_version.name == "TLSv1_3" and contexts[1].minimum_version.name == "TLSv1_2"
     kind, result = run({"url": "https://a.example/mcp", "tls_min_version": "TLSv1.1"})
     assert kind == "fail" and "tls_min_version" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            {
+                "url": "https://a.example/mcp",
+                "oauth": {"client_id": "c", "client_secret": "sekrit", "private_key": "k"},
+            },
+            "oauth.private_key: cannot be combined with oauth.client_secret",
+        ),
+        (
+            {
+                "endpoints": [
+                    {
+                        "url": "https://a.example/mcp",
+                        "oauth": {"client_id": "c", "client_secret": "sekrit", "token_url": "http://as.example/token"},
+                    }
+                ]
+            },
+            "endpoints[0].oauth.token_url: http://as.example/token is not an https:// URL",
+        ),
+        (
+            {"url": "https://a.example/mcp", "oauth": {"client_id": "c", "client_secret": "sekrit", "scopes": "a b"}},
+            "oauth.scopes: must be a list",
+        ),
+        (
+            {"url": "https://a.example/mcp", "oauth": {"client_id": "c", "private_key": "-----BEGIN PRIVATE KEY-----"}},
+            "oauth.private_key: the key is not a PEM private key",
+        ),
+        (
+            {"url": "https://a.example/mcp", "bearer_token": "t", "oauth": {"client_id": "c", "client_secret": "x"}},
+            "oauth: cannot be combined with bearer_token",
+        ),
+    ],
+)
+def test_bad_oauth_input_fails_before_any_request(run, fake_checks, args, fragment):
+    kind, result = run(args)
+    assert kind == "fail" and fragment in result["msg"], result["msg"]
+    assert "sekrit" not in json.dumps(result)
+    assert "configs" not in fake_checks
+
+
+def test_oauth_applies_per_endpoint_or_from_the_top_level(run, fake_checks):
+    kind, result = run(
+        {
+            "endpoints": [
+                {"url": "https://a.example/mcp", "name": "a"},
+                {"url": "https://b.example/mcp", "name": "b", "oauth": {"client_id": "b", "client_secret": "y"}},
+            ],
+            "oauth": {"client_id": "top", "client_secret": "x", "scopes": ["mcp"]},
+        }
+    )
+    assert kind == "exit", result
+    a, b = fake_checks["configs"]
+    assert a["oauth"]["client_id"] == "top" and a["oauth"]["scopes"] == ["mcp"]
+    assert b["oauth"]["client_id"] == "b" and b["oauth"]["scopes"] is None and b["oauth"]["auth_method"] == "auto"
