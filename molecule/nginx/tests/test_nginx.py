@@ -1,0 +1,253 @@
+"""Real state of the nginx scenario: the edge on Debian 12 and 13 in front of the stand-in app.
+
+Every probe runs inside the host (python3 and openssl there), against 127.0.0.1:443 with the
+scenario's test CA, so what is asserted is what a client sees: the TLS version and group,
+the headers, the redirect, the rate limit, a WebSocket round trip and a colour switch.
+"""
+
+import json
+import os
+import subprocess
+import textwrap
+
+CA = "/etc/ssl/nginx-test-ca.pem"
+
+# A small HTTPS/WebSocket client run inside the host with python3 (standard library only).
+CLIENT = textwrap.dedent(
+    """
+    import base64, json, os, socket, ssl, struct, subprocess, sys, http.client
+    ctx = ssl.create_default_context(cafile="%(ca)s")
+
+    def https(path, source="127.0.0.1", count=1):
+        statuses, headers, body = [], {}, b""
+        conn = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx, source_address=(source, 0), timeout=10)
+        for _ in range(count):
+            conn.request("GET", path, headers={"Host": "agent.test"})
+            response = conn.getresponse()
+            body = response.read()
+            statuses.append(response.status)
+            headers = dict(response.getheaders())
+        conn.close()
+        return statuses, headers, body.decode(errors="replace")
+
+    def ws_frame(payload):
+        mask = os.urandom(4)
+        return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i %% 4] for i, b in enumerate(payload))
+
+    def ws_open():
+        raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
+        sock = ctx.wrap_socket(raw, server_hostname="agent.test")
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(("GET /ws HTTP/1.1\\r\\nHost: agent.test\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                      "Sec-WebSocket-Key: %%s\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" %% key).encode())
+        head = b""
+        while b"\\r\\n\\r\\n" not in head:
+            head += sock.recv(1)
+        return sock, head.split(b"\\r\\n")[0].decode()
+
+    def ws_echo(sock, text):
+        sock.sendall(ws_frame(text.encode()))
+        first, second = sock.recv(2)
+        return sock.recv(second & 0x7F).decode()
+    """
+) % {"ca": CA}
+
+
+def run_client(host, script):
+    run = host.run("python3 -c %s", CLIENT + textwrap.dedent(script))
+    assert run.rc == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_service_running_and_enabled(host):
+    service = host.service("nginx")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_tls13_handshake_verifies_with_x25519(host):
+    run = host.run(
+        "openssl s_client -connect 127.0.0.1:443 -servername agent.test -CAfile %s -tls1_3 </dev/null 2>&1", CA
+    )
+    assert "Verify return code: 0 (ok)" in run.stdout, run.stdout
+    assert "TLSv1.3" in run.stdout
+    assert "X25519" in run.stdout, run.stdout
+
+
+def test_tls12_and_older_are_refused(host):
+    for flag in ("-tls1_2", "-tls1_1"):
+        run = host.run("openssl s_client -connect 127.0.0.1:443 -servername agent.test %s </dev/null 2>&1", flag)
+        assert run.rc != 0, run.stdout
+        assert "Cipher is (NONE)" in run.stdout or "alert" in run.stdout.lower(), run.stdout
+
+
+def test_certificate_names_match(host):
+    run = host.run(
+        "openssl s_client -connect 127.0.0.1:443 -servername agent.test -verify_hostname agent.test -CAfile %s"
+        " </dev/null 2>&1",
+        CA,
+    )
+    assert "Verify return code: 0 (ok)" in run.stdout, run.stdout
+
+
+def test_security_headers_and_proxy(host):
+    result = run_client(
+        host,
+        """
+        statuses, headers, body = https("/")
+        print(json.dumps({"statuses": statuses, "headers": headers, "body": body}))
+        """,
+    )
+    assert result["statuses"] == [200]
+    assert json.loads(result["body"])["colour"] == "blue"
+    headers = {name.lower(): value for name, value in result["headers"].items()}
+    assert headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["server"] == "nginx"  # no version
+
+
+def test_http_redirects_with_301(host):
+    run = host.run(
+        "python3 -c \"import http.client as h; c=h.HTTPConnection('127.0.0.1',80); "
+        "c.request('GET','/x?y=1',headers={'Host':'agent.test'}); r=c.getresponse(); "
+        "print(r.status, r.getheader('Location'))\""
+    )
+    assert run.stdout.strip() == "301 https://agent.test/x?y=1"
+
+
+def test_stub_status_on_loopback_only(host):
+    run = host.run(
+        "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8081/stub_status').read().decode())\""
+    )
+    assert run.stdout.startswith("Active connections:")
+    assert host.socket("tcp://127.0.0.1:8081").is_listening
+    assert not host.socket("tcp://0.0.0.0:8081").is_listening
+
+
+def test_app_metrics_port_is_not_proxied(host):
+    config = host.run("cat /etc/nginx/corvid/sites/*.conf /etc/nginx/corvid/upstreams/*.conf").stdout
+    assert ":8001" not in config
+
+
+def test_json_access_log(host):
+    line = host.run("tail -n 1 /var/log/nginx/access.log").stdout
+    entry = json.loads(line)
+    assert {"time", "client", "request", "status", "bytes", "request_time", "upstream", "upstream_time", "tls"} <= set(
+        entry
+    )
+
+
+def test_websocket_round_trip_survives_a_reload(host):
+    result = run_client(
+        host,
+        """
+        sock, status = ws_open()
+        before = ws_echo(sock, "before")
+        subprocess.run(["systemctl", "reload", "nginx"], check=True)
+        after = ws_echo(sock, "after the reload")
+        print(json.dumps({"status": status, "before": before, "after": after}))
+        """,
+    )
+    assert result["status"] == "HTTP/1.1 101 Switching Protocols"
+    assert (result["before"], result["after"]) == ("before", "after the reload")
+
+
+def test_config_check_script(host):
+    assert host.run("nginx-config-check").rc == 0
+    bad = host.run(
+        "printf 'bogus_directive on;\\n' > /tmp/bad.conf; nginx-config-check corvid/sites/bad.conf /tmp/bad.conf"
+    )
+    assert bad.rc == 1
+    assert 'unknown directive "bogus_directive"' in bad.stderr
+    assert not host.file("/etc/nginx/corvid/sites/bad.conf").exists
+
+
+def ansible_playbook(playbook, *extra):
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "--inventory",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            *extra,
+            os.path.join(scenario, playbook),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+    )
+
+
+def failures(run, name):
+    """The results of the tasks (or loop items) that failed on host `name` (JSON callback)."""
+    found = []
+    for play in json.loads(run.stdout)["plays"]:
+        for task in play["tasks"]:
+            result = task["hosts"].get(name, {})
+            if result.get("failed"):
+                # Loop items carry no "failed" key in this callback's output: their status does.
+                items = [
+                    item
+                    for item in result.get("results", [])
+                    if item.get("failed") or item.get("rc") or item.get("exit_status")
+                ]
+                found.extend(items or [result])
+    return found
+
+
+def test_a_rejected_directive_fails_and_the_old_configuration_serves(host):
+    name = host.backend.get_hostname()
+    before = host.file("/etc/nginx/corvid/sites/agent.conf").md5sum
+    extra = {
+        "nginx_sites": [
+            {
+                "name": "agent",
+                "server_names": ["agent.test"],
+                "tls_certificate": "/etc/ssl/nginx-test.pem",
+                "tls_certificate_key": "/etc/ssl/private/nginx-test.key",
+                "extra_directives": ["bogus_directive on;"],
+            }
+        ]
+    }
+    run = ansible_playbook("converge.yml", "--limit", name, "-e", json.dumps(extra))
+    assert run.returncode != 0
+    failed = failures(run, name)
+    assert len(failed) == 1, failed
+    assert failed[0]["msg"] == "failed to validate"
+    assert 'unknown directive "bogus_directive"' in failed[0]["stderr"]
+    assert json.loads(run.stdout)["stats"][name]["changed"] == 0
+    assert host.file("/etc/nginx/corvid/sites/agent.conf").md5sum == before
+    result = run_client(host, 'print(json.dumps(https("/")[0]))')
+    assert result == [200]
+
+
+def test_switch_the_pool_to_green_and_back(host):
+    name = host.backend.get_hostname()
+    for colour, port in (("green", 8100), ("blue", 8000)):
+        pool = {"name": "api", "servers": [{"address": "127.0.0.1", "port": port}]}
+        run = ansible_playbook("switch.yml", "--limit", name, "-e", json.dumps({"nginx_upstream": pool}))
+        assert run.returncode == 0, failures(run, name)
+        result = run_client(host, 'print(https("/")[2])')
+        assert result["colour"] == colour
+
+
+def test_rate_limit_answers_429_after_100(host):
+    """From an address no other test uses (127.0.0.2), so that only these requests count.
+
+    100 requests at once pass; beyond them, only the rate's refill (one per 0.6 s) does.
+    """
+    result = run_client(
+        host,
+        """
+        import time
+        start = time.monotonic()
+        statuses, _, _ = https("/", source="127.0.0.2", count=110)
+        print(json.dumps({"statuses": statuses, "elapsed": time.monotonic() - start}))
+        """,
+    )
+    statuses, refills = result["statuses"], int(result["elapsed"] / 0.6) + 1
+    assert statuses[:100] == [200] * 100
+    assert set(statuses) == {200, 429}
+    assert statuses.count(200) <= 100 + refills, result
