@@ -216,12 +216,12 @@ def failed_messages(output: str) -> dict[str, list[str]]:
     return messages
 
 
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory) -> tuple[dict[str, list[str]], str]:
-    workdir = tmp_path_factory.mktemp("preflight")
+def run_preflight(workdir: Path, cases: dict[str, tuple[str, dict]]) -> tuple[dict[str, list[str]], str]:
+    """One ansible-playbook run: host NAME runs role ROLE's preflight with VARIABLES, for every
+    NAME: (ROLE, VARIABLES) of cases; plus a host that imports common outside a role.
+    Returns host -> messages of its failed preflight task, and the whole output."""
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    hosts = {name: {**local, "case_role": role, **variables} for name, (role, variables, _) in CASES.items()}
-    hosts["redis_good"] = {**local, "case_role": "redis"}
+    hosts = {name: {**local, "case_role": role, **variables} for name, (role, variables) in cases.items()}
     inventory = {"all": {"hosts": hosts}, "outside": {"hosts": {"common_outside_a_role": local}}}
     (workdir / "inventory.json").write_text(json.dumps(inventory))
     (workdir / "playbook.yml").write_text(PLAYBOOK)
@@ -240,6 +240,13 @@ def preflight(tmp_path_factory) -> tuple[dict[str, list[str]], str]:
         },
     )
     return failed_messages(process.stdout), process.stdout + process.stderr
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory) -> tuple[dict[str, list[str]], str]:
+    cases = {name: (role, variables) for name, (role, variables, _) in CASES.items()}
+    cases["redis_good"] = ("redis", {})
+    return run_preflight(tmp_path_factory.mktemp("preflight"), cases)
 
 
 @pytest.mark.parametrize("host", CASES)

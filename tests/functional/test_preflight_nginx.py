@@ -1,0 +1,141 @@
+"""Every preflight message of the nginx role (the runner lives in test_preflight.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from test_preflight import BIN, ROOT, run_preflight
+
+SITE = {
+    "name": "agent",
+    "server_names": ["agent.test"],
+    "tls_certificate": "/etc/corvid/pki/edge.fullchain.crt",
+    "tls_certificate_key": "/etc/corvid/pki/private/edge.key",
+    "locations": [{"path": "/", "upstream": "api"}],
+}
+POOL = {"name": "api", "servers": [{"address": "app1", "port": 8000}]}
+
+
+def site(**changes):
+    return {**SITE, **changes}
+
+
+# host name: (host variables, the one expected message)
+CASES: dict[str, tuple[dict, str]] = {
+    "nginx_pool_bad_name": (
+        {"nginx_upstreams": [POOL, {"name": "Bad Name", "servers": POOL["servers"]}]},
+        'nginx_upstreams[1].name "Bad Name"',
+    ),
+    "nginx_pool_without_servers": (
+        {"nginx_upstreams": [POOL, {"name": "empty", "servers": []}]},
+        "nginx_upstreams[1] (empty) has no servers",
+    ),
+    "nginx_pool_server_without_port": (
+        {"nginx_upstreams": [{"name": "api", "servers": [{"address": "app1", "port": 0}]}]},
+        "nginx_upstreams[0].servers: each server needs an address and a port",
+    ),
+    "nginx_pool_duplicate": ({"nginx_upstreams": [POOL, POOL]}, 'nginx_upstreams names must be unique: "api"'),
+    "nginx_site_bad_name": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(name="../etc")]},
+        "nginx_sites[0] (../etc): name must use lower-case letters",
+    ),
+    "nginx_site_without_names": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(server_names=[])]},
+        "nginx_sites[0] (agent): server_names is empty",
+    ),
+    "nginx_certificate_without_key": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(tls_certificate_key="")]},
+        "nginx_sites[0] (agent): tls_certificate and tls_certificate_key go together",
+    ),
+    "nginx_site_without_certificate": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(tls_certificate="", tls_certificate_key="")]},
+        "nginx_sites[0] (agent): set tls_certificate and tls_certificate_key",
+    ),
+    "nginx_site_on_port_80": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(port=80)]},
+        "nginx_sites[0] (agent): port must be a TCP port other than 80",
+    ),
+    "nginx_location_without_path": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(locations=[{"path": "", "upstream": "api"}])]},
+        "nginx_sites[0] (agent).locations[0]: path is required",
+    ),
+    "nginx_location_unknown_pool": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(locations=[{"path": "/", "upstream": "apii"}])]},
+        'nginx_sites[0] (agent).locations[0]: upstream "apii" is not in nginx_upstreams',
+    ),
+    "nginx_directive_without_semicolon": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(extra_directives=["gzip on"])]},
+        'nginx_sites[0] (agent): extra directive "gzip on" must end with ";"',
+    ),
+    "nginx_same_name_and_port": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [SITE, site(name="other")]},
+        "nginx_sites: two sites answer to agent.test:443",
+    ),
+    "nginx_site_duplicate": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [SITE, site(server_names=["b.test"])]},
+        'nginx_sites names must be unique: "agent"',
+    ),
+    "nginx_rate_zero": ({"nginx_rate_limit_per_minute": 0}, "nginx_rate_limit_per_minute must be at least 1"),
+    "nginx_burst_negative": ({"nginx_rate_limit_burst": -1}, "nginx_rate_limit_burst must be 0 or more"),
+    "nginx_stub_status_on_443": ({"nginx_stub_status_port": 443}, "nginx_stub_status_port must be a TCP port"),
+    "nginx_no_tls_protocols": ({"nginx_tls_protocols": []}, "nginx_tls_protocols is empty"),
+    "nginx_bad_body_size": ({"nginx_client_max_body_size": "huge"}, "nginx_client_max_body_size must be a size"),
+}
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    cases = {name: ("nginx", variables) for name, (variables, _) in CASES.items()}
+    cases["nginx_good"] = ("nginx", {"nginx_upstreams": [POOL], "nginx_sites": [SITE]})
+    return run_preflight(tmp_path_factory.mktemp("preflight_nginx"), cases)
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    messages, output = preflight
+    expected = CASES[host][1]
+    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
+    assert len(messages[host]) == 1, messages[host]
+    assert expected in messages[host][0], messages[host]
+
+
+def test_good_variables_pass(preflight):
+    messages, _ = preflight
+    assert "nginx_good" not in messages, messages.get("nginx_good")
+
+
+def test_unknown_tls_protocol_fails_in_the_argument_spec(tmp_path):
+    """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
+    (tmp_path / "playbook.yml").write_text(
+        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n"
+    )
+    variables = {"nginx_tls_protocols": ["TLSv1.3", "SSLv3"], "ansible_python_interpreter": sys.executable}
+    command = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", "--tags", "nginx_preflight"]
+    process = subprocess.run(
+        [*command, "-e", json.dumps(variables), tmp_path / "playbook.yml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        },
+    )
+    failed = [
+        result
+        for play in json.loads(process.stdout)["plays"]
+        for task in play["tasks"]
+        for result in task["hosts"].values()
+        if result.get("failed")
+    ]
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any("nginx_tls_protocols" in error and "SSLv3" in error for error in errors), failed[0]
