@@ -237,6 +237,87 @@ def test_renewal_margin_longer_than_the_remaining_life_renews(host):
     assert recap["changed"] == 0
 
 
+def make_provided_ca(directory):
+    """A throwaway root and an intermediate that signs (openssl on the controller, test only)."""
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl(
+        "req",
+        "-x509",
+        *curve,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Molecule Root",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.crt",
+        *ca_ext,
+    )
+    openssl("req", *curve, "-subj", "/CN=Molecule Intermediate", "-keyout", "int.key", "-out", "int.csr")
+    (directory / "int.ext").write_text(
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "int.csr",
+        "-CA",
+        "root.crt",
+        "-CAkey",
+        "root.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        "int.ext",
+        "-out",
+        "int.crt",
+    )
+    return {
+        "pki_ca": "provided",
+        "pki_ca_certificate": (directory / "int.crt").read_text(),
+        "pki_ca_chain": (directory / "root.crt").read_text(),
+        "pki_ca_private_key": (directory / "int.key").read_text(),
+    }
+
+
+def test_provided_ca_with_a_chain_issues_and_back(host, tmp_path):
+    """pki_ca: provided (an intermediate and its root) re-issues from it; the CA key stays out of the output."""
+    if name_of(host) != BOOKWORM:
+        pytest.skip("one host is enough")
+    provided = make_provided_ca(tmp_path)
+    run, recap = converge(extra_vars=provided, verbose=True)
+    assert recap["changed"] >= 1
+    assert "issued by another CA" in run.stdout
+    ca_key_lines = [line for line in provided["pki_ca_private_key"].splitlines() if "-----" not in line]
+    assert not any(line in run.stdout + run.stderr for line in ca_key_lines[:1])
+    subject = host.check_output("openssl x509 -in %s/ca.crt -noout -subject -nameopt RFC2253", PKI)
+    assert subject == "subject=CN=Molecule Root"
+    chain = host.file(f"{PKI}/service.fullchain.crt").content_string
+    assert (
+        chain
+        == host.file(f"{PKI}/service.crt").content_string + provided["pki_ca_certificate"] + provided["pki_ca_chain"]
+    )
+    # The system store holds the provided root: the leaf verifies with the intermediate from the chain file.
+    verified = host.run("openssl verify -untrusted %s/service.fullchain.crt %s/service.crt", PKI, PKI)
+    assert verified.rc == 0, verified.stdout + verified.stderr
+    _, recap = converge(extra_vars=provided)
+    assert recap["changed"] == 0
+    # Back to the site CA of the inventory.
+    _, recap = converge()
+    assert recap["changed"] >= 1
+    assert host.check_output("openssl verify -CAfile %s/ca.crt %s/service.crt", PKI, PKI).endswith(": OK")
+    assert host.file(f"{PKI}/ca.crt").content_string == (CA_DIR / "ca.crt").read_text()
+
+
 def test_pki_issued_fact_names_the_paths(host, tmp_path):
     if name_of(host) != TRIXIE:
         pytest.skip("the host with two certificates")
