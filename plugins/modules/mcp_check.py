@@ -843,8 +843,8 @@ def ssl_contexts_for(configs, listed):
     cache = {}
     contexts = {}
     for index, config in enumerate(configs):
-        if not config["url"].lower().startswith("https:"):
-            continue
+        if not config["url"].lower().startswith("https:") and not config.get("oauth"):
+            continue  # the authorization server of an http endpoint may still speak TLS
         key = (
             config["validate_certs"],
             config["ca_path"],

@@ -189,7 +189,7 @@ class EndpointCheck:
         self.deadline = Deadline(self.config["timeout"])
         self.client = HttpClient(self.deadline, self.ssl_context, self.timings, USER_AGENT)
         try:
-            if self.ssl_context is None and self.config["url"].lower().startswith("https:"):
+            if self.ssl_context is None and (self.config["url"].lower().startswith("https:") or self.config["oauth"]):
                 self.ssl_context = self._own_ssl_context()
                 self.client.ssl_context = self.ssl_context
             self._establish_authorized()
@@ -208,7 +208,7 @@ class EndpointCheck:
             result["http_status"] = self.transport.last_status
         self._close()
         self.client.close()
-        result["tls_version"] = self.client.tls_version
+        result["tls_version"] = self.client.tls_versions.get(Target(self.config["url"]).origin)
         result["resumptions"] = getattr(self.transport, "resumptions", 0)
         total = time.monotonic() - self.started  # a slow session DELETE counts too
         for stage, seconds in self.timings.items():

@@ -249,6 +249,7 @@ class EndpointAuth:
         self.secrets = [oauth["client_secret"]] if oauth.get("client_secret") else []
         self.token = None
         self.plan = None
+        self.stage = "auth_discovery"
         self.info = {
             "client_id": oauth["client_id"],
             "issuer": None,
@@ -278,7 +279,10 @@ class EndpointAuth:
         target = Target(url)
         sent = [("User-Agent", USER_AGENT), ("Accept", "application/json")]
         sent.extend(headers)
-        conn, _reused = self.http.acquire(target)
+        try:
+            conn, _reused = self.http.acquire(target)
+        except CheckError as exc:  # connect and TLS failures are the authorization server's, at this stage
+            raise CheckError(self.stage, "%s (authorization server)" % exc.message) from None
         try:
             response = conn.send(method, target, sent, body)
             raw = read_body(conn, response, MAX_METADATA_BODY)
@@ -338,7 +342,8 @@ class EndpointAuth:
             raise answered("auth_discovery", "the protected resource metadata names %s" % exc.message) from None
 
         def check_server(document):
-            if document.get("issuer") != issuer:
+            published = document.get("issuer")
+            if not isinstance(published, str) or published.rstrip("/") != issuer.rstrip("/"):
                 return "is for issuer %r, not %s" % (document.get("issuer"), issuer)
             token_endpoint = document.get("token_endpoint")
             if not isinstance(token_endpoint, str):
@@ -455,7 +460,9 @@ class EndpointAuth:
         shared with the other endpoints of the run. ``call(stage, doing, func, *args)`` runs a stage.
 
         Returns (token, fetched): fetched is true when this endpoint asked for it just now."""
+        self.stage = "auth_discovery"
         plan = call("auth_discovery", "OAuth discovery", self.discover, www_authenticate)
+        self.stage = "token"
         self.plan = plan
         method = self._method(plan)
         self.info.update(
@@ -489,11 +496,13 @@ class EndpointAuth:
         hints = []
         claims = unverified_claims(self.token.access_token if self.token else None) or {}
         audience = claims.get("aud")
-        resource = self.plan.resource if self.plan else None
-        if audience is not None and resource:
+        if audience is not None:
             audiences = audience if isinstance(audience, list) else [audience]
-            if not any(isinstance(a, str) and covers(a, resource) for a in audiences):
-                hints.append("it was issued for the audience %s, not %s" % (", ".join(map(str, audiences)), resource))
+            if not any(isinstance(a, str) and covers(a, self.endpoint_url) for a in audiences):
+                hints.append(
+                    "it was issued for the audience %s, not %s"
+                    % (", ".join(map(str, audiences)), redact_url(self.endpoint_url))
+                )
         expiry = claims.get("exp")
         if isinstance(expiry, (int, float)) and not isinstance(expiry, bool) and expiry <= time.time():
             hints.append(

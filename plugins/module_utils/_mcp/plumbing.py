@@ -198,8 +198,8 @@ class HttpClient:
         self._all = []
         self._lock = threading.Lock()
         self._aborted = False
-        # The TLS version the first TLS connection negotiated (``TLSv1.3``), None before one.
-        self.tls_version = None
+        # The TLS version (``TLSv1.3``) the first connection to each https origin negotiated.
+        self.tls_versions = {}
 
     def open(self, target):
         with self._lock:
@@ -245,8 +245,7 @@ class HttpClient:
                 ) from None
             if first:
                 self.timings["tls"] = time.monotonic() - connected
-            if self.tls_version is None:
-                self.tls_version = sock.version()
+            self.tls_versions.setdefault(target.origin, sock.version())
         conn = Connection(target, sock, self.deadline)
         with self._lock:
             self._all.append(conn)

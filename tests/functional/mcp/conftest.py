@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import importlib.util
 import ipaddress
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,6 +50,10 @@ KINDS = (
     "resumable",
     "unresumable",
 )
+# The OAuth servers need Authlib (a test dependency); without it their tests are skipped.
+HAVE_AUTHLIB = importlib.util.find_spec("authlib") is not None
+if HAVE_AUTHLIB:
+    KINDS += ("oauth_as", "oauth_mcp", "oauth_nometa")
 sys.path.insert(0, str(SERVERS.parent))
 from mcp_servers import BEARER_TOKEN, PAGINATED_TOOLS  # noqa: E402
 
@@ -136,6 +141,15 @@ def certs(tmp_path_factory) -> Path:
         _write_key(directory / f"{name}.key", key)
     _other_key, other_cert = _ca("some other CA")
     (directory / "wrong-ca.pem").write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
+    # private_key_jwt clients: the key the module signs with, and the public key the authorization server knows
+    for name, key in (
+        ("jwt-rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("jwt-ec", ec.generate_private_key(ec.SECP256R1())),
+    ):
+        _write_key(directory / f"{name}.key", key)
+        (directory / f"{name}.pub").write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
     return directory
 
 
@@ -148,8 +162,8 @@ class Servers:
         self.log = log
 
     def url(self, kind: str) -> str:
-        scheme = "https" if kind in ("tls", "tls12", "mtls") else "http"
-        path = "/sse" if kind.startswith("legacy_sse") else "/mcp"
+        scheme = "https" if kind in ("tls", "tls12", "mtls", "oauth_as") else "http"
+        path = "/sse" if kind.startswith("legacy_sse") else "" if kind == "oauth_as" else "/mcp"
         return f"{scheme}://127.0.0.1:{self.ports[kind]}{path}"
 
 

@@ -53,7 +53,13 @@ KINDS = (
     "modern_only",  # only the 2026-07-28 revision: initialize is refused
     "resumable",  # closes the tools/list response stream early (retry 200 ms); GET with Last-Event-ID replays
     "unresumable",  # the same, but its event store forgets: a resumed stream never brings the answer
+    "oauth_as",  # an OAuth authorization server (Authlib, client credentials, JWT access tokens) over TLS
+    "oauth_mcp",  # streamable HTTP that wants the tokens of oauth_as for its own URL (the "resource")
+    "oauth_nometa",  # the same, but its metadata names an authorization server whose metadata is missing
 )
+OAUTH_KINDS = ("oauth_as", "oauth_mcp", "oauth_nometa")
+PORTS: dict[str, int] = {}  # every kind's port, known before any app is built
+AUTHORIZATION_SERVERS: dict[str, Any] = {}
 RESUME_RETRY_MS = 200
 
 
@@ -288,8 +294,34 @@ async def _respond(send, status: int, body: bytes, headers: list[tuple[bytes, by
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(kind: str, port: int):
-    """Return (ASGI app, uvicorn TLS kwargs) for one server kind."""
+def oauth_app(kind: str, port: int, cert_dir: Path | None):
+    """The authorization server, or an MCP server that wants its tokens (needs Authlib)."""
+    from oauth_server import JwtVerifier, authorization_server_app
+
+    issuer = f"https://{HOST}:{PORTS['oauth_as']}/"
+    if kind == "oauth_as":
+        app, server = authorization_server_app(cert_dir)
+        server.issuer = issuer.rstrip("/")
+        AUTHORIZATION_SERVERS[kind] = server
+        return app
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auth = AuthSettings(
+            issuer_url=issuer + ("nowhere" if kind == "oauth_nometa" else ""),
+            resource_server_url=f"http://{HOST}:{port}/mcp",
+            required_scopes=["mcp:read"],
+            validate_token_resource=True,  # a token for another audience is refused
+        )
+    verifier = JwtVerifier(issuer.rstrip("/"))
+    return standard_server(f"corvid-{kind}", auth=auth, token_verifier=verifier).streamable_http_app(
+        stateless_http=True, json_response=True
+    )
+
+
+def build_app(kind: str, port: int, cert_dir: Path | None = None):
+    """Return the ASGI app for one server kind."""
+    if kind in OAUTH_KINDS:
+        return oauth_app(kind, port, cert_dir)
     if kind == "stateful_sse":
         return standard_server("corvid-stateful").streamable_http_app(
             event_store=MemoryEventStore(), retry_interval=1500
@@ -342,7 +374,7 @@ class Tls12Config(uvicorn.Config):
 
 
 def tls_kwargs(kind: str, cert_dir: Path | None) -> dict[str, Any]:
-    if kind not in ("tls", "tls12", "mtls"):
+    if kind not in ("tls", "tls12", "mtls", "oauth_as"):
         return {}
     if cert_dir is None:
         raise SystemExit(f"server kind {kind!r} needs --cert-dir")
@@ -367,13 +399,17 @@ def expand_kinds(spec: str) -> list[tuple[str, str]]:
 
 
 async def serve(kinds: list[tuple[str, str]], cert_dir: Path | None, log_level: str) -> None:
-    servers, tasks, ports = [], [], {}
-    for key, kind in kinds:
+    servers, tasks, ports, sockets = [], [], {}, {}
+    for key, _kind in kinds:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, 0))
+        sockets[key] = sock
+        PORTS.setdefault(key, sock.getsockname()[1])
+    for key, kind in kinds:
+        sock = sockets[key]
         port = sock.getsockname()[1]
-        app = build_app(kind, port)
+        app = build_app(kind, port, cert_dir)
         config_class = Tls12Config if kind == "tls12" else uvicorn.Config
         config = config_class(
             app,
