@@ -10,24 +10,35 @@ script stops by itself. Run it from the repository root:
 managed host, here localhost with /usr/bin/python3); "ansible wall time" adds Ansible's own start-up and
 module transfer; "SDK sequential" is ``mcp.Client(url, mode="legacy")`` doing initialize, tools/list and
 ping, endpoint after endpoint. Each number is the median of ``--repeat`` runs.
+
+Then (unless ``--no-oauth``, and when Authlib is installed) ``--oauth-size`` endpoints behind one OAuth
+authorization server (client credentials, over TLS) in one task, beside as many with a static bearer token:
+the module's time and the token requests the authorization server answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import ssl
 import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "mcp"))
+sys.path.insert(0, str(ROOT / "tests" / "functional" / "mcp"))
 
-from conftest import run_module, start_servers, stop_servers  # noqa: E402
+from conftest import HAVE_AUTHLIB, _ca, _leaf, _write_key, run_module, start_servers, stop_servers  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+OAUTH_CLIENT = {"client_id": "corvid-basic", "client_secret": "basic-secret-7d1e"}  # see oauth_server.CLIENTS
 
 MAX_ENDPOINTS = 500
 MAX_REPEAT = 10
@@ -64,6 +75,68 @@ async def sdk_sequential(urls: list[str], ping: bool = True) -> float:
     return time.monotonic() - started
 
 
+def test_pki(directory: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 (the authorization server speaks TLS) in ``directory``."""
+    ca_key, ca_cert = _ca("corvid bench CA")
+    (directory / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    key, cert = _leaf(ca_key, ca_cert, "corvid bench server", server=True)
+    (directory / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(directory / "server.key", key)
+    return directory
+
+
+def token_requests(base_url: str, ca: Path) -> int:
+    context = ssl.create_default_context(cafile=str(ca))
+    with urllib.request.urlopen(base_url + "/stats", context=context, timeout=10) as response:  # noqa: S310 - https
+        return int(json.loads(response.read()).get("all", 0))
+
+
+def fetch_token(as_url: str, ca: Path, resource: str) -> str:
+    """A token of the authorization server for ``resource``, fetched once by hand for the bearer case."""
+    context = ssl.create_default_context(cafile=str(ca))
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "mcp:read", "resource": resource})
+    basic = base64.b64encode(f"{OAUTH_CLIENT['client_id']}:{OAUTH_CLIENT['client_secret']}".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 - https
+        as_url + "/token",
+        data=form.encode(),
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:  # noqa: S310 - https
+        return json.loads(response.read())["access_token"]
+
+
+def oauth_comparison(size: int, repeat: int, workers: int) -> list[tuple[str, float, float, int]]:
+    """(label, module time, ansible wall time, token requests) for OAuth and for a static bearer token, both
+    against the same SDK server (stateless JSON) behind the same authorization server."""
+    directory = test_pki(Path(tempfile.mkdtemp(prefix="bench-mcp-oauth-")))
+    process, ports = start_servers("oauth_as,oauth_mcp", directory, directory / "servers.log")
+    as_url = f"https://127.0.0.1:{ports['oauth_as']}"
+    url = f"http://127.0.0.1:{ports['oauth_mcp']}/mcp"
+    static = fetch_token(as_url, directory / "ca.pem", url)
+    cases = {
+        "OAuth client credentials": [{"name": f"o{i:03d}", "url": url, "oauth": OAUTH_CLIENT} for i in range(size)],
+        "static bearer token": [{"name": f"b{i:03d}", "url": url, "bearer_token": static} for i in range(size)],
+    }
+    rows = []
+    try:
+        for label, endpoints in cases.items():
+            module_times, walls, requests = [], [], []
+            for _ in range(repeat):
+                before = token_requests(as_url, directory / "ca.pem")
+                started = time.monotonic()
+                args = {"endpoints": endpoints, "workers": workers, "timeout": 10, "ca_path": str(directory / "ca.pem")}
+                run = run_module(args)
+                walls.append(time.monotonic() - started)
+                if run.rc != 0 or run.result["summary"]["healthy"] != size:
+                    raise SystemExit(f"{label}: module run failed: {run.result.get('msg')}")
+                module_times.append(run.result["elapsed"])
+                requests.append(token_requests(as_url, directory / "ca.pem") - before)
+            rows.append((label, statistics.median(module_times), statistics.median(walls), max(requests)))
+    finally:
+        stop_servers(process)
+    return rows
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms" if seconds < 10 else f"{seconds:9.2f} s "
 
@@ -79,6 +152,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=100, help="the module's workers option")
     parser.add_argument("--no-ping", dest="ping", action="store_false", help="check without ping (both sides)")
+    parser.add_argument("--no-oauth", dest="oauth", action="store_false", help="skip the OAuth comparison")
+    parser.add_argument("--oauth-size", type=int, default=100, help="endpoints of the OAuth comparison (<= 500)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if any(size < 1 or size > MAX_ENDPOINTS for size in sizes) or not 1 <= args.repeat <= MAX_REPEAT:
@@ -123,7 +198,21 @@ def main() -> None:
         )
     print()
     keys = ("endpoints", "module_s", "ansible_s", "sdk_s")
-    print(json.dumps({"rows": [dict(zip(keys, row, strict=True)) for row in rows]}))
+    report = {"rows": [dict(zip(keys, row, strict=True)) for row in rows]}
+    if args.oauth and not HAVE_AUTHLIB:
+        print("OAuth comparison skipped: the test authorization server needs Authlib\n")
+    elif args.oauth:
+        size = min(max(1, args.oauth_size), MAX_ENDPOINTS)
+        oauth_rows = oauth_comparison(size, args.repeat, args.workers)
+        print(f"{size} endpoints in one task, one authorization server, median of {args.repeat}\n")
+        print("| authentication | module wall time | ansible wall time | token requests |")
+        print("|----------------|------------------|-------------------|----------------|")
+        for label, module, ansible, requests in oauth_rows:
+            print(f"| {label} | {fmt(module):>16} | {fmt(ansible):>17} | {requests:14d} |")
+        print()
+        oauth_keys = ("authentication", "module_s", "ansible_s", "token_requests")
+        report["oauth"] = [dict(zip(oauth_keys, row, strict=True)) for row in oauth_rows]
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ class Client(ClientMixin):
     def __init__(self, client_id: str, spec: dict[str, Any], cert_dir: Path | None):
         self.client_id = client_id
         self.spec = spec
-        self.public_key = (cert_dir / spec["key"]).read_text() if spec.get("key") and cert_dir else None
+        key_file = cert_dir / spec["key"] if spec.get("key") and cert_dir else None
+        self.public_key = key_file.read_text() if key_file and key_file.exists() else None
 
     def get_client_id(self):
         return self.client_id
