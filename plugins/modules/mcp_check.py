@@ -735,7 +735,7 @@ def oauth_spec():
         scopes=dict(type="raw"),
         resource=dict(type="str"),
         authorization_server=dict(type="str"),
-        token_url=dict(type="str"),
+        token_url=dict(type="str", no_log=False),
         allow_http=dict(type="bool", default=False),
     )
 

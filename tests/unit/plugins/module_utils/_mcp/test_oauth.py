@@ -257,7 +257,7 @@ def test_a_cached_token_the_server_refuses_is_replaced_once(world):
 def test_an_expired_token_is_fetched_anew(world):
     world.expires_in = 0
     session = OAuthSession()
-    for _ in range(2):
+    for _round in range(2):
         assert run_checks([{"url": world.url, "oauth": oauth()}], oauth_session=session)[0]["healthy"]
     assert len(world.tokens) == 2
 
@@ -309,7 +309,7 @@ def test_session_shares_values_keeps_answered_failures_and_replaces_stale_ones()
         error.answered = True
         raise error
 
-    for _ in range(2):
+    for _round in range(2):
         with pytest.raises(CheckError):
             session.shared("bad", refused, deadline)
     assert session._values["bad"].message == "invalid_client"
