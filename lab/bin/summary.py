@@ -22,6 +22,7 @@ SERVICES = [
     "prometheus-nginx-exporter",
     "prometheus-blackbox-exporter",
     "docker",
+    "corvid-standin@blue",
 ]
 
 PROBE = (

@@ -10,7 +10,7 @@ import os
 import subprocess
 import textwrap
 
-CA = "/etc/ssl/nginx-test-ca.pem"
+CA = "/etc/corvid/pki/ca.crt"
 
 # A small HTTPS/WebSocket client run inside the host with python3 (standard library only).
 CLIENT = textwrap.dedent(
@@ -205,8 +205,8 @@ def test_a_rejected_directive_fails_and_the_old_configuration_serves(host):
             {
                 "name": "agent",
                 "server_names": ["agent.test"],
-                "tls_certificate": "/etc/ssl/nginx-test.pem",
-                "tls_certificate_key": "/etc/ssl/private/nginx-test.key",
+                "tls_certificate": "/etc/corvid/pki/edge.fullchain.crt",
+                "tls_certificate_key": "/etc/corvid/pki/private/edge.key",
                 "extra_directives": ["bogus_directive on;"],
             }
         ]

@@ -10,14 +10,15 @@ def test_service_running_and_enabled(host):
 def test_http_redirects_to_https(host):
     run = host.run(
         "python3 -c \"import http.client as h; c=h.HTTPConnection('127.0.0.1',80); "
-        "c.request('GET','/',headers={'Host':'edge.test'}); r=c.getresponse(); print(r.status, r.getheader('Location'))\""
+        "c.request('GET','/',headers={'Host':'edge.test'}); r=c.getresponse(); "
+        "print(r.status, r.getheader('Location'))\""
     )
     assert run.stdout.strip() == "301 https://edge.test/"
 
 
 def test_acme_webroot_served_on_http(host):
     run = host.run(
-        "python3 -c \"import urllib.request as u; "
+        'python3 -c "import urllib.request as u; '
         "print(u.urlopen('http://127.0.0.1/.well-known/acme-challenge/acme-webroot.txt').read().decode())\""
     )
     assert "ACME HTTP-01 webroot" in run.stdout
