@@ -43,8 +43,10 @@ class Api(BaseHTTPRequestHandler):
         REQUESTS["count"] += 1
         if self.path == "/health":
             self.answer(200, "ok\n", "text/plain")
-        elif self.path == "/metrics":
+        elif self.path == "/metrics" and self.server.server_address[1] == 8001 + OFFSET:
             self.answer(200, f"corvid_standin_requests_total {REQUESTS['count']}\n", "text/plain")
+        elif self.path == "/metrics":
+            self.answer(404, "metrics are on their own port\n", "text/plain")
         else:
             self.answer(200, json.dumps({"service": "corvid-standin", "host": HOST, "colour": COLOUR}) + "\n")
 
