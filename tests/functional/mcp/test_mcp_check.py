@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, metric_lines, run_module, run_playbook, target_python
+from conftest import HAVE_AUTHLIB, ROOT, metric_lines, run_module, run_playbook, target_python
 
 from recap import parse_recap
 
@@ -496,11 +496,21 @@ def test_runs_on_every_target_python(servers, certs, version):
         {"name": "tls", "url": servers.url("tls"), "ca_path": str(certs / "ca.pem")},
         {"name": "drop", "url": servers.url("drop")},
     ]
+    healthy = ["stateful", "legacy", "modern", "tls", "resumable"]
+    endpoints.append({"name": "resumable", "url": servers.url("resumable")})
+    if HAVE_AUTHLIB:  # private_key_jwt: RS256 and ES256 signed with the standard library of that Python
+        for name in ("jwt-rsa", "jwt-ec"):
+            oauth = {"client_id": f"corvid-{name}", "private_key": str(certs / f"{name}.key")}
+            endpoints.append(
+                {"name": name, "url": servers.url("oauth_mcp"), "ca_path": str(certs / "ca.pem"), "oauth": oauth}
+            )
+            healthy.append(name)
     args = {"endpoints": endpoints, "failure_policy": "never"}
     run = run_module(args, "-e", f"ansible_python_interpreter={interpreter}")
     assert run.rc == 0, run.stdout + run.stderr
-    assert [e["name"] for e in run.result["endpoints"] if e["healthy"]] == ["stateful", "legacy", "modern", "tls"]
+    assert [e["name"] for e in run.result["endpoints"] if e["healthy"]] == healthy, run.result["msg"]
     assert run.endpoint("drop")["failed_stage"] == "list"
+    assert run.endpoint("tls")["tls_version"] == "TLSv1.3" and run.endpoint("resumable")["resumptions"] == 1
 
 
 def test_collection_layout():
