@@ -185,8 +185,8 @@ class OAuthSession:
                 del self._values[key]
             while True:
                 value = self._values.get(key)
-                if isinstance(value, CheckError):
-                    raise value
+                if isinstance(value, CheckError):  # a copy: several threads may raise it at once
+                    raise answered(value.stage, value.message, getattr(value, "oauth_error", None))
                 if value is not None and (usable is None or usable(value)):
                     return value, False
                 if key not in self._busy:
@@ -226,10 +226,12 @@ class OAuthSession:
             self.token_requests += 1
 
 
-def answered(stage, message):
-    """A CheckError for an answer of the server (kept for the run, see OAuthSession.shared)."""
+def answered(stage, message, oauth_error=None):
+    """A CheckError for an answer of the server (kept for the run, see OAuthSession.shared); ``oauth_error``
+    is the OAuth error object of a token endpoint that refused."""
     error = CheckError(stage, message)
     error.answered = True
+    error.oauth_error = oauth_error
     return error
 
 
@@ -429,15 +431,18 @@ class EndpointAuth:
         where = redact_url(plan.token_endpoint)
         if status != 200 or document is None:
             error = (document or {}).get("error")
+            oauth_error = None
             if isinstance(error, str):
                 description = (document or {}).get("error_description")
                 description = description[:ERROR_EXCERPT] if isinstance(description, str) else None
-                self.result["oauth_error"] = {"error": error, "error_description": description}
+                oauth_error = {"error": error, "error_description": description}
                 detail = error + (" (%s)" % description if description else "")
             else:
                 detail = error_text(raw) or "no OAuth error in the answer"
             raise answered(
-                "token", "the token endpoint %s refused the request with HTTP %s: %s" % (where, status, detail)
+                "token",
+                "the token endpoint %s refused the request with HTTP %s: %s" % (where, status, detail),
+                oauth_error,
             )
         access_token = document.get("access_token")
         token_type = document.get("token_type")
@@ -475,16 +480,21 @@ class EndpointAuth:
         scopes = tuple(plan.scopes or ())
         key = ("token", plan.issuer, plan.token_endpoint, self.oauth["client_id"], plan.resource, scopes)
         stale = self.token
-        token, fetched = call(
-            "token",
-            "the token request",
-            self.session.shared,
-            key,
-            lambda: self.request_token(plan, method),
-            self.deadline,
-            lambda value: not value.expired(),
-            stale,
-        )
+        try:
+            token, fetched = call(
+                "token",
+                "the token request",
+                self.session.shared,
+                key,
+                lambda: self.request_token(plan, method),
+                self.deadline,
+                lambda value: not value.expired(),
+                stale,
+            )
+        except CheckError as exc:
+            if getattr(exc, "oauth_error", None):
+                self.result["oauth_error"] = exc.oauth_error
+            raise
         self.secrets.append(token.access_token)
         self.session.remember(self._endpoint_key(), key)
         self.token = token

@@ -375,3 +375,13 @@ def test_oauth_and_bearer_token_exclude_each_other():
         validate_oauth({"client_id": "c", "client_secret": "x"}, bearer_token="t")
     assert caught.value.option == "oauth" and "bearer_token" in caught.value.message
     assert validate_oauth({"client_id": "c", "client_secret": "x", "token_url": "http://a/t", "allow_http": True})
+
+
+def test_a_refusal_is_asked_once_and_reported_by_every_endpoint(world):
+    world.token_error = {"error": "invalid_client", "error_description": "unknown client"}
+    configs = [{"url": world.url, "name": f"e{i}", "timeout": 5.0, "oauth": oauth()} for i in range(6)]
+    results = run_checks(configs, workers=3)
+    assert len(world.token_posts) == 1
+    for res in results:
+        assert res["failed_stage"] == "token" and "invalid_client (unknown client)" in res["error"], res
+        assert res["oauth_error"] == {"error": "invalid_client", "error_description": "unknown client"}
