@@ -20,7 +20,10 @@ It runs on managed hosts (Python 3.9 and later) and speaks:
 
 Modules: ``constants`` (versions, limits, the option defaults), ``errors``, ``helpers`` (URLs,
 headers, JSON-RPC messages, masking), ``plumbing`` (HTTP connections bounded by a deadline, TLS),
-``sse`` (the event-stream parser), ``transports``, ``check`` (one endpoint), ``runner`` (many
-endpoints at once) and ``metrics`` (Prometheus text format and the textfile writer).
-Secrets (bearer tokens, header values, URL passwords) are never put into results or error messages.
+``sse`` (the event-stream parser), ``transports`` (with the resumption of response streams),
+``failures`` (exceptions in words), ``oauth_options`` and ``oauth`` (client credentials: discovery,
+token request, the run's token cache), ``jws`` (RS256/ES256 client assertions), ``check`` (one
+endpoint), ``runner`` (many endpoints at once) and ``metrics`` (Prometheus text format and the
+textfile writer). Secrets (bearer tokens, header values, URL passwords, client secrets, keys,
+assertions, access tokens) are never put into results or error messages.
 """
