@@ -24,8 +24,8 @@ def test_ca_certificate_on_the_host(host):
     assert "CA:TRUE" in text
     assert "prime256v1" in text
     # About ten years (pki_ca_valid_days 3650): valid in 9 years, not in 11.
-    assert host.run("openssl x509 -in %s/ca.crt -noout -checkend %s", PKI, 9 * 365 * 86400).rc == 0
-    assert host.run("openssl x509 -in %s/ca.crt -noout -checkend %s", PKI, 11 * 365 * 86400).rc == 1
+    assert host.run("openssl x509 -in %s/ca.crt -noout -checkend %s", PKI, str(9 * 365 * 86400)).rc == 0
+    assert host.run("openssl x509 -in %s/ca.crt -noout -checkend %s", PKI, str(11 * 365 * 86400)).rc == 1
 
 
 def test_system_store_trusts_the_site_ca(host):
