@@ -1,4 +1,4 @@
-"""Bad input to the redis role fails before any change, naming the variable.
+"""Bad input to the redis and nginx roles fails before any change, naming the variable.
 
 One fresh systemd container (corvid-lab/debian:bookworm, no Redis) takes every case: the role
 runs with one bad variable, must fail with a message that names it, report no change, and
@@ -29,16 +29,16 @@ NAME = "corvid-test-redis-bad-input"
 # A recognisable secret: it must never show up in the output.
 SECRET = "bad-input-secret-7c1e"
 STATE_COMMAND = (
-    "dpkg-query -W -f='${db:Status-Status}' redis-server redis-tools 2>&1; echo;"
-    " ls -d /etc/redis /var/lib/redis /etc/systemd/system/redis-server.service.d 2>&1;"
+    "dpkg-query -W -f='${db:Status-Status}' redis-server redis-tools nginx 2>&1; echo;"
+    " ls -d /etc/redis /var/lib/redis /etc/systemd/system/redis-server.service.d /etc/nginx /var/www/acme 2>&1;"
     " md5sum /var/lib/dpkg/status; find /etc /var/lib/dpkg -newer /var/lib/dpkg/status -print"
 )
 
 PLAYBOOK = """\
-- name: Apply the redis role
+- name: Apply the {role} role
   hosts: all
   roles:
-    - role: corvid.platform.redis
+    - role: corvid.platform.{role}
 """
 
 CASES = {
@@ -150,9 +150,12 @@ def container():
 def run_role(container, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("redis_bad_input")
     (workdir / "inventory.ini").write_text(f"{NAME} ansible_connection=community.docker.docker ansible_user=root\n")
-    (workdir / "playbook.yml").write_text(PLAYBOOK)
+    for role in ("redis", "nginx"):
+        (workdir / f"{role}.yml").write_text(PLAYBOOK.format(role=role))
 
-    def run(extra_vars: dict, *options: str) -> tuple[subprocess.CompletedProcess, dict[str, int], list[str]]:
+    def run(
+        extra_vars: dict, *options: str, role: str = "redis"
+    ) -> tuple[subprocess.CompletedProcess, dict[str, int], list[str]]:
         (workdir / "vars.json").write_text(json.dumps(extra_vars))
         process = subprocess.run(
             [
@@ -162,7 +165,7 @@ def run_role(container, tmp_path_factory):
                 "-e",
                 f"@{workdir / 'vars.json'}",
                 *options,
-                workdir / "playbook.yml",
+                workdir / f"{role}.yml",
             ],
             capture_output=True,
             text=True,
@@ -211,6 +214,40 @@ def test_bad_input_fails_before_any_change(container, run_role, extra_vars, expe
     for text in expected:
         assert any(text in message for message in messages), messages
     assert SECRET not in output
+    assert host_state(container) == before
+
+
+NGINX_SITE = {
+    "name": "agent",
+    "server_names": ["agent.test"],
+    "tls_certificate": "/etc/corvid/pki/edge.fullchain.crt",
+    "tls_certificate_key": "/etc/corvid/pki/private/edge.key",
+}
+NGINX_CASES = {
+    "certificate_without_key": (
+        {"nginx_sites": [{**NGINX_SITE, "tls_certificate_key": ""}]},
+        "nginx_sites[0] (agent): tls_certificate and tls_certificate_key go together",
+    ),
+    "unknown_tls_protocol": ({"nginx_tls_protocols": ["TLSv1.3", "TLSv1.4"]}, "nginx_tls_protocols"),
+    "same_server_name_and_port": (
+        {"nginx_sites": [NGINX_SITE, {**NGINX_SITE, "name": "other"}]},
+        "nginx_sites: two sites answer to agent.test:443",
+    ),
+    "upstream_without_servers": (
+        {"nginx_upstreams": [{"name": "api", "servers": []}]},
+        "nginx_upstreams[0] (api) has no servers",
+    ),
+}
+
+
+@pytest.mark.parametrize(("extra_vars", "expected"), NGINX_CASES.values(), ids=NGINX_CASES.keys())
+def test_nginx_bad_input_fails_before_any_change(container, run_role, extra_vars, expected):
+    before = host_state(container)
+    process, stats, messages = run_role(extra_vars, role="nginx")
+
+    assert process.returncode != 0, process.stdout
+    assert (stats.get("changed"), stats.get("failures")) == (0, 1), process.stdout
+    assert any(expected in message for message in messages), messages
     assert host_state(container) == before
 
 
