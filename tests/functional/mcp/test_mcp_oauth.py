@@ -9,7 +9,7 @@ import ssl
 import urllib.request
 
 import pytest
-from conftest import HAVE_AUTHLIB, metric_lines, run_module
+from conftest import HAVE_AUTHLIB, ROOT, metric_lines, run_module, run_playbook
 
 pytestmark = [
     pytest.mark.integration,
@@ -182,3 +182,25 @@ def test_bad_oauth_input_fails_before_any_request(servers, token_requests, oauth
     assert "endpoints" not in run.result
     assert "sekrit" not in run.stdout + run.stderr
     assert token_requests() == before
+
+
+def test_health_playbook_with_an_oauth_endpoint(servers, certs, ansible_tmp):
+    """The scheduled job (playbooks/mcp_health.yml, the mcp_health role) takes oauth per endpoint."""
+    variables = {
+        "mcp_health_hosts": "localhost",
+        "ansible_become": False,
+        "mcp_health_textfile_path": str(ansible_tmp / "mcp.prom"),
+        "mcp_health_endpoints": [
+            endpoint(servers, certs, "oauth", "corvid-basic", client_secret=BASIC_SECRET)
+            | {"tls_min_version": "TLSv1.3"}
+        ],
+    }
+    extra = ansible_tmp / "vars.json"
+    extra.write_text(json.dumps(variables))
+    completed = run_playbook(
+        ROOT / "playbooks" / "mcp_health.yml", "-i", "localhost,", "-c", "local", "-e", f"@{extra}", "-v"
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "1 of 1 MCP endpoints healthy" in output and "oauth: up" in output
+    assert BASIC_SECRET not in output and not JWT.search(output)
