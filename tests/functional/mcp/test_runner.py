@@ -6,7 +6,7 @@ The private data dir is the layout docs/awx.md describes for running the job loc
     env/extravars    the job template's extra variables (here: the endpoints, the metrics file)
     env/settings     ansible-runner's own settings (a job timeout)
     inventory/       hosts.yml: localhost in group mcp_checkers
-    project          a link to the checkout's playbooks/
+    project          a link to the checkout (the playbook: playbooks/mcp_health.yml)
 
 One real MCP server (the SDK's, from conftest.py) answers on 127.0.0.1; nothing leaves the host.
 """
@@ -33,15 +33,14 @@ def private_data_dir(base: Path, endpoints: list[dict], metrics: Path) -> Path:
     data = base / "runner"
     (data / "env").mkdir(parents=True)
     (data / "inventory").mkdir()
-    (data / "project").symlink_to(ROOT / "playbooks", target_is_directory=True)
+    # As in AWX, the project is the repository and the playbook a path in it: ansible-runner runs
+    # ansible-playbook in project/, so ansible.cfg's relative paths resolve as they do in the checkout.
+    (data / "project").symlink_to(ROOT, target_is_directory=True)
     envvars = {
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         # ansible.cfg's collections_path (.cache/collections, linked by `make venv`) as an absolute path,
         # or conftest's temporary link
         "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS_ENV.get("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS)),
-        # ansible.cfg's relative paths are read from the working directory, which ansible-runner sets to project/:
-        # the lab's vault identity by its absolute path (AWX attaches a Vault credential instead)
-        "ANSIBLE_VAULT_IDENTITY_LIST": f"lab@{ROOT / 'inventories' / 'lab' / 'vault-password'}",
         "ANSIBLE_NOCOLOR": "1",
     }
     (data / "env" / "envvars").write_text(yaml.safe_dump(envvars))
@@ -71,7 +70,7 @@ def private_data_dir(base: Path, endpoints: list[dict], metrics: Path) -> Path:
 def run_health(data: Path):
     return ansible_runner.run(
         private_data_dir=str(data),
-        playbook="mcp_health.yml",
+        playbook="playbooks/mcp_health.yml",
         # the venv's ansible-playbook, whether or not the venv is on PATH (`make` puts it there)
         envvars={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', os.defpath)}"},
         quiet=True,
@@ -112,7 +111,7 @@ def test_health_job_through_ansible_runner(servers, tmp_path):
     artifacts = data / "artifacts" / runner.config.ident
     assert (artifacts / "rc").read_text() == "0" and (artifacts / "status").read_text() == "successful"
     assert list((artifacts / "job_events").glob("*.json"))
-    assert not (ROOT / "playbooks" / "artifacts").exists()
+    assert not (ROOT / "artifacts").exists() and not (ROOT / "playbooks" / "artifacts").exists()
 
 
 def test_failing_health_job_through_ansible_runner(servers, tmp_path):
