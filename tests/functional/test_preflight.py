@@ -26,6 +26,7 @@ SECRET = "preflight-secret-4d2a"
 PKI_DIR = {"pki_ca_dir": "/nonexistent/pki-preflight"}
 PKI_CERT = {"name": "edge", "common_name": "a.example.com"}
 PKI_PEM = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+PKI_ACME = {"pki_acme_directory": "https://acme.example.com/dir", "pki_acme_terms_agreed": True}
 
 # host name: (role, host variables, the one expected message)
 CASES: dict[str, tuple[str, dict, str]] = {
@@ -110,6 +111,42 @@ CASES: dict[str, tuple[str, dict, str]] = {
         {"redis_default_user_enabled": True},
         "redis_default_user_enabled is true but redis_default_user_password is empty",
     ),
+    "redis_bind_as_a_string": ("redis", {"redis_bind_addresses": "127.0.0.1"}, "redis_bind_addresses must be a list"),
+    "redis_bind_with_two_addresses": (
+        "redis",
+        {"redis_bind_addresses": ["127.0.0.1 0.0.0.0"]},
+        "redis_bind_addresses[0] must be one address",
+    ),
+    "redis_replica_host_injection": (
+        "redis",
+        {"redis_replicaof": {"host": "cache9\nslaveof evil 6379"}, "redis_replication_password": SECRET},
+        "redis_replicaof.host must be a host name or address",
+    ),
+    "redis_replica_of_localhost_dot": (
+        "redis",
+        {"redis_replicaof": {"host": "LOCALHOST."}, "redis_replication_password": SECRET},
+        "redis_replicaof points at this host itself",
+    ),
+    "redis_acl_commands_newline": (
+        "redis",
+        {"redis_acl_users": [{"name": "app", "password": SECRET, "commands": "+@all\nuser evil on"}]},
+        "redis_acl_users[0].commands must be one line",
+    ),
+    "redis_extra_config_newline": (
+        "redis",
+        {"redis_extra_config": {"maxclients": "100\nslaveof evil 6379"}},
+        'redis_extra_config "maxclients"',
+    ),
+    "redis_acl_password_a_number": (
+        "redis",
+        {"redis_acl_users": [{"name": "app", "password": 12345}, {"name": "app2", "password": ""}]},
+        "redis_acl_users[1] (app2) has no password",
+    ),
+    "redis_acl_name_trailing_newline": (
+        "redis",
+        {"redis_acl_users": [{"name": "app\n", "password": SECRET}]},
+        "redis_acl_users[0].name",
+    ),
     "common_unsupported_release": (
         "redis",
         {"common_supported_releases": ["11"]},
@@ -127,7 +164,32 @@ CASES: dict[str, tuple[str, dict, str]] = {
         {"pki_ca": "provided", "pki_ca_certificate": PKI_PEM},
         "pki_ca is provided but pki_ca_private_key is empty",
     ),
-    "pki_unknown_ca_mode": ("pki", {"pki_ca": "acme", **PKI_DIR}, "pki_ca must be create or provided"),
+    "pki_unknown_ca_mode": ("pki", {"pki_ca": "vault", **PKI_DIR}, "pki_ca must be create, provided or acme"),
+    "pki_acme_without_ca_dir": (
+        "pki",
+        {"pki_ca": "acme", **PKI_ACME},
+        "pki_ca is acme but pki_ca_dir is not an absolute path",
+    ),
+    "pki_acme_without_directory": (
+        "pki",
+        {"pki_ca": "acme", **PKI_DIR, **PKI_ACME, "pki_acme_directory": ""},
+        "pki_ca is acme but pki_acme_directory is not a URL",
+    ),
+    "pki_acme_terms_not_agreed": (
+        "pki",
+        {"pki_ca": "acme", **PKI_DIR, **PKI_ACME, "pki_acme_terms_agreed": False},
+        "pki_ca is acme but pki_acme_terms_agreed is false",
+    ),
+    "pki_acme_wildcard": (
+        "pki",
+        {
+            "pki_ca": "acme",
+            **PKI_DIR,
+            **PKI_ACME,
+            "pki_certificates": [{**PKI_CERT, "subject_alt_names": ["*.example.com"]}],
+        },
+        'pki_certificates[0].subject_alt_names: "*.example.com" is a wildcard, which HTTP-01',
+    ),
     "pki_renew_margin_too_long": (
         "pki",
         {"pki_renew_days": 400, **PKI_DIR},
