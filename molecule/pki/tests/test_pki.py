@@ -10,7 +10,10 @@ import ipaddress
 import json
 import os
 import re
+import ssl
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -315,6 +318,72 @@ def test_provided_ca_with_a_chain_issues_and_back(host, tmp_path):
     _, recap = converge()
     assert recap["changed"] >= 1
     assert host.check_output("openssl verify -CAfile %s/ca.crt %s/service.crt", PKI, PKI).endswith(": OK")
+    assert host.file(f"{PKI}/ca.crt").content_string == (CA_DIR / "ca.crt").read_text()
+
+
+PEBBLE_SETUP = """
+set -e
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q pebble >/dev/null
+mkdir -p /etc/pebble /var/www/acme
+ip=$(hostname -I | awk '{print $1}')
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=pebble \\
+  -addext "subjectAltName=IP:$ip" -keyout /etc/pebble/key.pem -out /etc/pebble/cert.pem 2>/dev/null
+printf '%s' '{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+  "certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem", "httpPort": 5002,
+  "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false}}' > /etc/pebble/config.json
+systemd-run --unit corvid-test-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 \\
+  /usr/bin/pebble -config /etc/pebble/config.json >/dev/null 2>&1
+systemd-run --unit corvid-test-webroot /usr/bin/python3 -m http.server 5002 --directory /var/www/acme >/dev/null 2>&1
+echo "$ip"
+"""
+
+
+def pebble_root(address):
+    """Pebble's root (random per start), from its management port: test TLS, not verified."""
+    context = ssl._create_unverified_context()  # noqa: S323 - Pebble's throwaway test listener
+    for _ in range(40):
+        try:
+            with urllib.request.urlopen(f"https://{address}:15000/roots/0", context=context, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.25)
+    raise AssertionError(f"Pebble did not answer on {address}:15000")
+
+
+def test_acme_from_pebble_with_http_01(host, tmp_path):
+    """pki_ca: acme against Pebble on the host: HTTP-01 from the webroot, then no renewal on a second run."""
+    if name_of(host) != TRIXIE:
+        pytest.skip("Pebble runs on Debian 13 (its package there)")
+    address = host.check_output("bash -c %s", PEBBLE_SETUP).splitlines()[-1]
+    try:
+        acme = {
+            "pki_ca": "acme",
+            "pki_ca_dir": str(tmp_path / "acme"),
+            "pki_acme_directory": f"https://{address}:14000/dir",
+            "pki_acme_terms_agreed": True,
+            "pki_acme_validate_certs": False,
+            "pki_ca_certificate": pebble_root(address),
+            "pki_certificates": [{"name": "public", "common_name": TRIXIE}],
+        }
+        run, recap = converge(extra_vars=acme, limit=TRIXIE)
+        assert recap["changed"] >= 1, run.stdout[-3000:]
+        issuer = host.check_output("openssl x509 -in %s/public.crt -noout -issuer", PKI)
+        assert "Pebble Intermediate CA" in issuer
+        assert certificate_sans(host, f"{PKI}/public.crt") == {TRIXIE}
+        # The system store now holds Pebble's root: the chain file verifies without -CAfile.
+        verified = host.run("openssl verify -untrusted %s/public.fullchain.crt %s/public.crt", PKI, PKI)
+        assert verified.rc == 0, verified.stdout + verified.stderr
+        assert host.run("ls -A /var/www/acme/.well-known/acme-challenge").stdout.strip() == ""
+        assert (tmp_path / "acme" / "acme-account.key").stat().st_mode & 0o777 == 0o600
+        before = serial(host, "public")
+        _, recap = converge(extra_vars=acme, limit=TRIXIE)
+        assert recap["changed"] == 0
+        assert serial(host, "public") == before
+    finally:
+        host.run(
+            "systemctl stop corvid-test-pebble corvid-test-webroot; rm -f %s/public.* %s/private/public.key", PKI, PKI
+        )
+    _, recap = converge(limit=TRIXIE)
     assert host.file(f"{PKI}/ca.crt").content_string == (CA_DIR / "ca.crt").read_text()
 
 
