@@ -19,7 +19,6 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     CLIENT_NAME,
     CLIENT_VERSION,
     DEFAULTS,
-    ERROR_EXCERPT,
     HANDSHAKE_VERSIONS,
     LATENCY_STAGES,
     LATEST_HANDSHAKE_VERSION,
@@ -43,9 +42,11 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.failures import describe_failure
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
     credential_forms,
+    excerpt,
     mask_secrets,
     ms,
     redact_url,
+    secret_forms,
     subset_matches,
     text_of,
     version_at_least,
@@ -224,14 +225,18 @@ class EndpointCheck:
         result["healthy"] = result["up"] and not result["failures"]
         return self.masked(result)
 
-    def masked(self, result):
-        """``result`` with every form of this endpoint's credentials masked in whatever a server sent."""
+    def _all_secrets(self):
         secrets = list(self.secrets)
         if self.auth is not None:
             secrets.extend(self.auth.secrets)
+        return secrets
+
+    def masked(self, result):
+        """``result`` with every form of this endpoint's credentials masked in whatever a server sent."""
+        secrets = self._all_secrets()
         if not secrets:
             return result
-        secrets = sorted(set(secrets), key=len, reverse=True)
+        secrets = secret_forms(secrets)
         masked = dict(result)
         for key, value in result.items():
             if key not in CONFIG_KEYS:
@@ -524,10 +529,11 @@ class EndpointCheck:
             )
         text = text_of(answer.get("content"))
         call["is_error"] = bool(answer.get("isError"))
-        call["text"] = text[:TEXT_PREVIEW]
+        call["text"] = excerpt(text, self._all_secrets(), TEXT_PREVIEW)
         call["structured"] = answer.get("structuredContent")
         if call["is_error"]:
-            raise CheckError("call", "tools/call %s returned an error result: %s" % (name, text[:ERROR_EXCERPT]))
+            shown = excerpt(text, self._all_secrets())
+            raise CheckError("call", "tools/call %s returned an error result: %s" % (name, shown))
         expected_text = spec.get("expected_text")
         if expected_text is not None and expected_text not in text:
             raise CheckError("call", "tools/call %s: the text result does not contain %r" % (name, expected_text))

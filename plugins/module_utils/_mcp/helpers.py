@@ -13,11 +13,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 import base64
+import html
 import json
 import math
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
+    ERROR_EXCERPT,
     KNOWN_VERSIONS,
     MAX_TIMEOUT,
     METHOD_NOT_FOUND,
@@ -305,7 +307,49 @@ def credential_forms(headers, token=None, username=None, password=None):
         basic = base64.b64encode(("%s:%s" % (username or "", password)).encode("utf-8")).decode("ascii")
         forms.add(basic)
     # Longest first, so a whole header value is masked before the token inside it.
-    return sorted((form for form in forms if form and form.strip()), key=len, reverse=True)
+    return secret_forms(forms)
+
+
+# A secret cut off at the end of an excerpt is masked when at least this many of its first characters are left.
+MIN_PARTIAL_SECRET = 4
+
+
+def secret_forms(secrets):
+    """Every secret of ``secrets`` as given and as a server may echo it: percent-encoded (as in a URL or a
+    form body), HTML-escaped and JSON-escaped; longest first, so a whole form is masked before a part."""
+    forms = set()
+    for secret in secrets:
+        if not isinstance(secret, str) or not secret.strip():
+            continue
+        forms.add(secret)
+        forms.add(quote(secret, safe=""))
+        forms.add(quote_plus(secret))
+        forms.add(quote(secret))
+        forms.add(html.escape(secret))
+        forms.add(html.escape(secret, quote=False))
+        forms.add(json.dumps(secret)[1:-1])
+        forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return sorted((form for form in forms if form.strip()), key=len, reverse=True)
+
+
+def excerpt(text, secrets=(), limit=None):
+    """At most ``limit`` characters of ``text`` (a server's answer, quoted in a failure) with every secret
+    masked first, and what is left of a secret the cut went through masked too."""
+    limit = ERROR_EXCERPT if limit is None else limit
+    secrets = secret_forms(secrets)
+    text = mask_secrets(text, secrets)
+    if len(text) <= limit:
+        return text
+    text = text[:limit]
+    longest = 0
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), max(MIN_PARTIAL_SECRET, longest + 1) - 1, -1):
+            if text.endswith(secret[:size]):
+                longest = size
+                break
+    if longest:
+        text = text[: len(text) - longest] + MASK
+    return text
 
 
 def mask_secrets(value, secrets):

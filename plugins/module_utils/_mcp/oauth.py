@@ -21,14 +21,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 import base64
+import json
 import threading
 import time
 import uuid
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import ERROR_EXCERPT, USER_AGENT
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import USER_AGENT
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import CheckError, ConfigError, ProtocolError
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
+    excerpt,
     media_type,
     parse_www_authenticate,
     redact_url,
@@ -235,6 +237,24 @@ def answered(stage, message, oauth_error=None):
     return error
 
 
+def json_problem(raw):
+    """Where the JSON of a token answer breaks (never its text, which may hold the token), or ""."""
+    try:
+        json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        return " (it is not UTF-8)"
+    except RecursionError:
+        return " (JSON nested too deep)"
+    except ValueError as exc:
+        position = getattr(exc, "pos", None)
+        return " (invalid JSON at character %d)" % position if isinstance(position, int) else " (invalid JSON)"
+    return ""
+
+
+def _refuse_constant(name):
+    raise ValueError("%s is not a JSON number" % name)
+
+
 # --------------------------------------------------------------------------- one endpoint
 
 
@@ -429,16 +449,23 @@ class EndpointAuth:
         self.session.counted()
         status, document, raw = self._fetch("POST", plan.token_endpoint, urlencode(form).encode("ascii"), headers)
         where = redact_url(plan.token_endpoint)
+        if 200 <= status < 300 and (status != 200 or document is None):
+            # A success answer carries the token: its body is never quoted, whatever its form.
+            raise answered(
+                "token",
+                "the answer of the token endpoint %s (HTTP %s) is not a JSON object with the token%s"
+                % (where, status, json_problem(raw)),
+            )
         if status != 200 or document is None:
             error = (document or {}).get("error")
             oauth_error = None
             if isinstance(error, str):
                 description = (document or {}).get("error_description")
-                description = description[:ERROR_EXCERPT] if isinstance(description, str) else None
+                description = excerpt(description, self.secrets) if isinstance(description, str) else None
                 oauth_error = {"error": error, "error_description": description}
                 detail = error + (" (%s)" % description if description else "")
             else:
-                detail = error_text(raw) or "no OAuth error in the answer"
+                detail = error_text(raw, self.secrets) or "no OAuth error in the answer"
             raise answered(
                 "token",
                 "the token endpoint %s refused the request with HTTP %s: %s" % (where, status, detail),

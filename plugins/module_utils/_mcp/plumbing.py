@@ -36,6 +36,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
     DeadlineExceeded,
     ProtocolError,
 )
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import excerpt
 
 
 class Deadline:
@@ -385,9 +386,10 @@ def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS):
         raise ProtocolError("%s is not valid JSON (%s)" % (what, exc)) from None
 
 
-def error_text(body):
-    """The start of an error page, for the result (masked for secrets before it is returned)."""
-    return body.decode("utf-8", "replace").strip()[:ERROR_EXCERPT]
+def error_text(body, secrets=()):
+    """The start of an error page, for the result: ``secrets`` masked before it is cut, and what the cut
+    left of one masked too."""
+    return excerpt(body.decode("utf-8", "replace").strip(), secrets, ERROR_EXCERPT)
 
 
 TLS_MINIMUMS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}

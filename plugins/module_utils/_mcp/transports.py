@@ -41,6 +41,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
     answers,
+    credential_forms,
     encode_header_value,
     is_response,
     jsonrpc_message,
@@ -116,7 +117,11 @@ class BaseTransport:
                 message = None
             if isinstance(message, dict) and "error" in message and message.get("id") in (request_id, None):
                 raise rpc_error_from(message, status)
-        raise HttpStatusError(status, response.reason, error_text(body), location=location)
+        raise HttpStatusError(status, response.reason, error_text(body, self.secrets()), location=location)
+
+    def secrets(self):
+        """The credentials this transport sends, in every form a server may echo them."""
+        return credential_forms(self.user_headers, None, self.target.username, self.target.password)
 
     def _scan(self, decoded, request_id, what):
         """Look through the messages of one body or event for the response to ``request_id``.
