@@ -36,7 +36,7 @@ CASES: dict[str, tuple[dict, str]] = {
     ),
     "nginx_pool_server_without_port": (
         {"nginx_upstreams": [{"name": "api", "servers": [{"address": "app1", "port": 0}]}]},
-        "nginx_upstreams[0].servers: each server needs an address and a port",
+        "nginx_upstreams[0].servers[0] needs an address (a host name or IP, nothing else) and a port",
     ),
     "nginx_pool_duplicate": ({"nginx_upstreams": [POOL, POOL]}, 'nginx_upstreams names must be unique: "api"'),
     "nginx_site_bad_name": (
@@ -78,6 +78,72 @@ CASES: dict[str, tuple[dict, str]] = {
     "nginx_site_duplicate": (
         {"nginx_upstreams": [POOL], "nginx_sites": [SITE, site(server_names=["b.test"])]},
         'nginx_sites names must be unique: "agent"',
+    ),
+    "nginx_pool_address_injection": (
+        {"nginx_upstreams": [{"name": "api", "servers": [{"address": "app1:8001; server app2", "port": 8000}]}]},
+        "nginx_upstreams[0].servers[0] needs an address",
+    ),
+    "nginx_pool_metrics_port": (
+        {"nginx_upstreams": [{"name": "api", "servers": [{"address": "app1", "port": 8001}]}]},
+        "port 8001 is the app's metrics port",
+    ),
+    "nginx_pool_weight_zero": (
+        {"nginx_upstreams": [{"name": "api", "servers": [{"address": "app1", "port": 8000, "weight": 0}]}]},
+        "nginx_upstreams[0].servers[0].weight must be 1 or more",
+    ),
+    "nginx_pool_fail_timeout_injection": (
+        {
+            "nginx_upstreams": [
+                {"name": "api", "servers": [{"address": "a", "port": 1, "fail_timeout": "1s; server b:2"}]}
+            ]
+        },
+        "nginx_upstreams[0].servers[0].fail_timeout must be a time",
+    ),
+    "nginx_server_name_injection": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(server_names=["agent.test; return 200 pwned"])]},
+        "nginx_sites[0] (agent): server_names[0] must be one host name",
+    ),
+    "nginx_server_names_string": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(server_names="agent.test")]},
+        "nginx_sites[0] (agent): server_names must be a list",
+    ),
+    "nginx_same_name_other_case": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [SITE, site(name="other", server_names=["AGENT.test"])]},
+        "nginx_sites: two sites answer to agent.test:443",
+    ),
+    "nginx_path_injection": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(locations=[{"path": "/ { return 200 x; } location /x"}])]},
+        "nginx_sites[0] (agent).locations[0]: path must be a URI path",
+    ),
+    "nginx_return_injection": (
+        {
+            "nginx_upstreams": [POOL],
+            "nginx_sites": [site(locations=[{"path": "/", "return": "200 ok; add_header X 1"}])],
+        },
+        "nginx_sites[0] (agent).locations[0]: return must be a status",
+    ),
+    "nginx_header_value_injection": (
+        {"nginx_security_headers": {"X-A": 'x\\"; return 302 https://evil.test/; add_header X-B \\"y'}},
+        'nginx_security_headers "X-A"',
+    ),
+    "nginx_session_cache_injection": (
+        {"nginx_tls_session_cache": "shared:x:10m; ssl_protocols TLSv1 TLSv1.2 TLSv1.3"},
+        "nginx_tls_session_cache must be off, none",
+    ),
+    "nginx_curve_injection": ({"nginx_tls_ecdh_curves": ["X25519; ssl_protocols TLSv1"]}, "nginx_tls_ecdh_curves[0]"),
+    "nginx_shutdown_timeout_injection": (
+        {"nginx_worker_shutdown_timeout": "60s; user root"},
+        "nginx_worker_shutdown_timeout must be a time",
+    ),
+    "nginx_log_rotate_injection": (
+        {"nginx_log_rotate_size": "100M\n    firstaction\n        touch /tmp/x\n    endscript"},
+        "nginx_log_rotate_size must be a size",
+    ),
+    "nginx_relative_webroot": ({"nginx_acme_webroot": "acme"}, "nginx_acme_webroot must be an absolute path"),
+    "nginx_hsts_negative": ({"nginx_hsts_max_age": -1}, "nginx_hsts_max_age must be 0 or more"),
+    "nginx_pool_name_trailing_newline": (
+        {"nginx_upstreams": [{"name": "api\n", "servers": POOL["servers"]}]},
+        'nginx_upstreams[0].name "api\\n"',
     ),
     "nginx_rate_zero": ({"nginx_rate_limit_per_minute": 0}, "nginx_rate_limit_per_minute must be at least 1"),
     "nginx_burst_negative": ({"nginx_rate_limit_burst": -1}, "nginx_rate_limit_burst must be 0 or more"),

@@ -251,3 +251,17 @@ def test_rate_limit_answers_429_after_100(host):
     assert statuses[:100] == [200] * 100
     assert set(statuses) == {200, 429}
     assert statuses.count(200) <= 100 + refills, result
+
+
+def test_switching_an_unknown_pool_fails_before_any_change(host):
+    name = host.backend.get_hostname()
+    before = host.run("md5sum /etc/nginx/corvid/upstreams/*.conf").stdout
+    pool = {"name": "apii", "servers": [{"address": "127.0.0.1", "port": 8100, "weight": 0}]}
+    run = ansible_playbook("switch.yml", "--limit", name, "-e", json.dumps({"nginx_upstream": pool}))
+    assert run.returncode != 0
+    failed = failures(run, name)
+    assert len(failed) == 1, failed
+    assert 'nginx_upstream.name "apii" is not a pool of nginx_upstreams (api, websocket)' in failed[0]["msg"]
+    assert "nginx_upstream.servers[0].weight must be 1 or more" in failed[0]["msg"]
+    assert host.run("md5sum /etc/nginx/corvid/upstreams/*.conf").stdout == before
+    assert not host.file("/etc/nginx/corvid/upstreams/apii.conf").exists
