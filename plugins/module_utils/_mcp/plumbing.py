@@ -113,7 +113,9 @@ class BoundedSocket:
         return io.BufferedReader(_SocketReader(self), READ_SIZE)
 
     def close(self):
-        self.sock.close()
+        """http.client closes its socket as soon as it has the headers of a response that ends with the
+        connection (HTTP/1.0, ``Connection: close``, no length), before the body is read: the real socket
+        stays open until the Connection itself is closed."""
 
 
 class _SocketReader(io.RawIOBase):
@@ -137,6 +139,7 @@ class Connection:
         self.bounded = BoundedSocket(sock, deadline)
         self.http = http.client.HTTPConnection(target.host, target.port)
         self.http.sock = self.bounded
+        self.http.auto_open = 0  # never a connection of http.client's own, which no deadline bounds
         self.closed = False
         self.responded = False
 
