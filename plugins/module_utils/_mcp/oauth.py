@@ -354,6 +354,14 @@ class EndpointAuth:
             scopes = oauth["scopes"] or (challenge.get("scope") or "").split() or None
             return Plan(oauth["authorization_server"], oauth["token_url"], resource, scopes)
         named = parse_www_authenticate(www_authenticate)
+        if named:
+            try:
+                https_url(named, "resource_metadata", allow_http)
+            except ConfigError as exc:
+                raise answered(
+                    "auth_discovery",
+                    "the resource_metadata of the server's WWW-Authenticate header cannot be used: %s" % exc.message,
+                ) from None
         urls = [named] if named else protected_resource_urls(self.endpoint_url)
         _url, prm = self._document(urls, "protected resource metadata", self._check_resource)
         resource = oauth["resource"] or prm["resource"]
