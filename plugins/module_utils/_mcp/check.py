@@ -16,6 +16,7 @@ import base64
 import time
 
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
+    CHALLENGE_EXCERPT,
     CLIENT_NAME,
     CLIENT_VERSION,
     DEFAULTS,
@@ -265,7 +266,7 @@ class EndpointCheck:
         if exc.rpc_error is not None:
             result["jsonrpc_error"] = exc.rpc_error
         if exc.www_authenticate is not None:
-            result["www_authenticate"] = exc.www_authenticate
+            result["www_authenticate"] = excerpt(exc.www_authenticate, self._all_secrets(), CHALLENGE_EXCERPT)
             result["resource_metadata"] = exc.resource_metadata
 
     def _close(self):

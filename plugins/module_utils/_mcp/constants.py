@@ -76,6 +76,9 @@ MAX_RESUMPTIONS = 100
 READ_SIZE = 65536
 TEXT_PREVIEW = 512
 ERROR_EXCERPT = 200
+# At most this much of a WWW-Authenticate header (all of them joined) is parsed; results show less.
+MAX_CHALLENGE = 8192
+CHALLENGE_EXCERPT = 1024
 # The largest overall timeout of one endpoint, in seconds.
 MAX_TIMEOUT = 3600
 # Linux delays ACKs (by up to 40 ms) once a connection is busy; servers that write a response in

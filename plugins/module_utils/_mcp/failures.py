@@ -17,6 +17,7 @@ import socket
 import ssl
 import time
 
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import ERROR_EXCERPT
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import (
     CheckError,
     DeadlineExceeded,
@@ -24,7 +25,11 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import
     ProtocolError,
     RpcError,
 )
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import parse_www_authenticate, redact_url
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
+    excerpt,
+    parse_www_authenticate,
+    redact_url,
+)
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import os_error, ssl_error
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.sse import SSEError
 
@@ -51,7 +56,8 @@ def describe_failure(stage, exc, doing, deadline, transport=None):
             what = "unauthorized" if exc.status == 401 else "forbidden"
             message = "%s: HTTP %s %s" % (doing, exc.status, what)
             if exc.www_authenticate:
-                message += " (WWW-Authenticate: %s)" % exc.www_authenticate
+                secrets = transport.secrets() if transport is not None else ()
+                message += " (WWW-Authenticate: %s)" % excerpt(exc.www_authenticate, secrets, ERROR_EXCERPT)
             return CheckError(
                 stage,
                 message,

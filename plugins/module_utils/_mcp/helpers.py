@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants import (
     ERROR_EXCERPT,
     KNOWN_VERSIONS,
+    MAX_CHALLENGE,
     MAX_TIMEOUT,
     METHOD_NOT_FOUND,
 )
@@ -40,9 +41,10 @@ def parse_www_authenticate(value):
     """Return the ``resource_metadata`` parameter of a (Bearer) WWW-Authenticate header, or None."""
     if not value:
         return None
-    text = value
+    text = value[:MAX_CHALLENGE]
+    lowered = text.lower()
     marker = "resource_metadata"
-    index = text.lower().find(marker)
+    index = lowered.find(marker)
     while index != -1:
         before = text[index - 1] if index > 0 else " "
         rest = text[index + len(marker) :].lstrip()
@@ -64,7 +66,7 @@ def parse_www_authenticate(value):
                 return "".join(out)
             token = rest.split(",", 1)[0].strip()
             return token or None
-        index = text.lower().find(marker, index + len(marker))
+        index = lowered.find(marker, index + len(marker))
     return None
 
 

@@ -22,6 +22,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     CLIENT_NAME,
     CLIENT_VERSION,
     DEFAULT_RETRY_MS,
+    MAX_CHALLENGE,
     MAX_ERROR_BODY,
     MAX_JSON_BODY,
     MAX_PENDING_BYTES,
@@ -102,6 +103,8 @@ class BaseTransport:
             return
         location = response.getheader("Location")
         www = response.getheader("WWW-Authenticate") if status in (401, 403) else None
+        if www:
+            www = www[:MAX_CHALLENGE]  # every header of that name, joined: parsed, never shown whole
         try:
             body = read_body(conn, response, MAX_ERROR_BODY)
         except Exception:  # pylint: disable=broad-except
