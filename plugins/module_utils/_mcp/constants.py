@@ -62,6 +62,8 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_PAGES = 1000
 # Memory per endpoint: JSON objects in one message, and names kept per list (the count goes on).
 MAX_JSON_OBJECTS = 200000
+# Values of every kind (arrays, strings, numbers, keys): a parsed value costs up to ~70 bytes.
+MAX_JSON_VALUES = 1000000
 MAX_LISTED_NAMES = 10000
 # Legacy SSE: messages that arrive before the endpoint event are kept, up to these bounds.
 MAX_PENDING_EVENTS = 100

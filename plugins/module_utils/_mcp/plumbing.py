@@ -17,6 +17,7 @@ import contextlib
 import http.client
 import io
 import json
+import re
 import socket
 import ssl
 import threading
@@ -27,6 +28,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     DRAIN_SECONDS,
     ERROR_EXCERPT,
     MAX_JSON_OBJECTS,
+    MAX_JSON_VALUES,
     QUICKACK,
     READ_SIZE,
 )
@@ -370,9 +372,35 @@ class _TooManyObjects(Exception):
     pass
 
 
-def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS):
-    """Parse one JSON message; refuse one with more than ``max_objects`` objects, which costs far more
-    memory than its bytes (a 30 MB list of empty objects takes most of a GiB once parsed)."""
+# A JSON string, escapes and all: what count_json_values leaves out before it counts.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def count_json_values(text):
+    """An upper bound of the number of values (keys too) in the JSON ``text``: every value but the first is
+    announced by a bracket, a comma or a colon outside strings. Linear, in C."""
+    if len(text) <= 1:
+        return len(text)
+    strings = (text.count('"') - text.count('\\"')) // 2
+    if strings > len(text) // 4:
+        # Mostly strings of a character or none (a copy without them would take a piece per string):
+        # they cannot hold many separators, so count those inside them too.
+        return 1 + strings + sum(text.count(char) for char in "[{,:")
+    bare = _JSON_STRING.sub("", text)
+    return 1 + sum(bare.count(char) for char in "[{,:")
+
+
+def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS, max_values=MAX_JSON_VALUES):
+    """Parse one JSON message; refuse one with more than ``max_objects`` objects or ``max_values`` values
+    in all, which cost far more memory than their bytes (a 30 MB list of empty objects or arrays takes
+    most of a GiB once parsed)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("%s is not valid JSON (%s)" % (what, exc)) from None
+    if len(raw) > max_values and count_json_values(raw) > max_values:
+        raise ProtocolError("%s has more than %d JSON values" % (what, max_values))
     count = [0]
 
     def make_object(pairs):
@@ -382,7 +410,7 @@ def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS):
         return dict(pairs)
 
     try:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, object_pairs_hook=make_object)
+        return json.loads(raw, object_pairs_hook=make_object)
     except _TooManyObjects:
         raise ProtocolError("%s has more than %d JSON objects" % (what, max_objects)) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

@@ -423,8 +423,8 @@ class LegacySseTransport(BaseTransport):
             and media_type(response.getheader("Content-Type")) == "application/json"
         ):
             try:
-                decoded = json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
+                decoded = decode_json(raw, "the answer to the POST")
+            except ProtocolError:
                 decoded = None
             if is_response(decoded) and decoded.get("id") == request_id:
                 return decoded
