@@ -861,6 +861,10 @@ def ssl_contexts_for(configs, listed):
     return contexts
 
 
+# The URLs of the oauth option, masked like url in what Ansible shows of the parameters.
+OAUTH_URLS = ("token_url", "authorization_server", "resource")
+
+
 def hide_url_secrets(module):
     """Mask the password and the query values of every URL in the module's parameters, which Ansible
     prints as ``invocation.module_args`` (with -vvv, and AWX stores them); return the parameters as given.
@@ -874,6 +878,13 @@ def hide_url_secrets(module):
     params["url"] = mask_url(params["url"])
     for endpoint in params["endpoints"] or ():
         endpoint["url"] = mask_url(endpoint.get("url"))
+    for holder in [params, *(params["endpoints"] or ())]:
+        oauth = holder.get("oauth")
+        if isinstance(oauth, dict):
+            oauth = holder["oauth"] = dict(oauth)
+            for name in OAUTH_URLS:
+                if oauth.get(name) is not None:
+                    oauth[name] = mask_url(oauth[name])
     return original
 
 

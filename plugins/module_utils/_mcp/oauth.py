@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - the boilerplate ansible-test expects
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -43,6 +44,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing impo
     decode_json,
     error_text,
     read_body,
+    refuse_constant,
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -237,10 +239,20 @@ def answered(stage, message, oauth_error=None):
     return error
 
 
+def credential_digest(oauth):
+    """A SHA-256 digest of the client credential (secret, or private key and key id): tells clients with
+    the same id apart in the run's caches without keeping the secret in them."""
+    if oauth.get("client_secret"):
+        material = "secret\0%s" % oauth["client_secret"]
+    else:
+        material = "key\0%s\0%s" % (oauth.get("private_key") or "", oauth.get("private_key_id") or "")
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
 def json_problem(raw):
     """Where the JSON of a token answer breaks (never its text, which may hold the token), or ""."""
     try:
-        json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
     except UnicodeDecodeError:
         return " (it is not UTF-8)"
     except RecursionError:
@@ -249,10 +261,6 @@ def json_problem(raw):
         position = getattr(exc, "pos", None)
         return " (invalid JSON at character %d)" % position if isinstance(position, int) else " (invalid JSON)"
     return ""
-
-
-def _refuse_constant(name):
-    raise ValueError("%s is not a JSON number" % name)
 
 
 # --------------------------------------------------------------------------- one endpoint
@@ -282,9 +290,11 @@ class EndpointAuth:
             "token_source": None,
         }
         result["oauth"] = self.info
+        # Tokens and refusals are shared by the endpoints with the same client credential, never another.
+        self.credential = credential_digest(oauth)
 
     def _endpoint_key(self):
-        return (self.endpoint_url, self.oauth["client_id"], tuple(self.oauth.get("scopes") or ()))
+        return (self.endpoint_url, self.oauth["client_id"], self.credential, tuple(self.oauth.get("scopes") or ()))
 
     def cached(self):
         """A token another endpoint of this run fetched for this URL and client, or None."""
@@ -315,7 +325,7 @@ class EndpointAuth:
         document = None
         if raw.strip().startswith(b"{") or media_type(response.getheader("Content-Type")) == "application/json":
             try:
-                document = decode_json(raw, "the answer of %s" % redact_url(url))
+                document = decode_json(raw, "the answer of %s" % redact_url(url), finite=True)
             except ProtocolError:
                 document = None
         if not isinstance(document, dict):
@@ -491,7 +501,7 @@ class EndpointAuth:
         except ConfigError:
             raise answered("token", "the access token from %s cannot be sent in an HTTP header" % where) from None
         expires_in = document.get("expires_in")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in < 0:
+        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 <= expires_in < 1e12:
             expires_in = None
         return Token(access_token, expires_in)
 
@@ -506,14 +516,15 @@ class EndpointAuth:
         self.plan = plan
         method = self._method(plan)
         self.info.update(
-            issuer=plan.issuer,
+            issuer=redact_url(plan.issuer) if plan.issuer else plan.issuer,
             token_endpoint=redact_url(plan.token_endpoint),
             auth_method=method,
-            resource=plan.resource,
+            resource=redact_url(plan.resource) if plan.resource else plan.resource,
             scopes=plan.scopes,
         )
         scopes = tuple(plan.scopes or ())
-        key = ("token", plan.issuer, plan.token_endpoint, self.oauth["client_id"], plan.resource, scopes)
+        client = (self.oauth["client_id"], self.credential)
+        key = ("token", plan.issuer, plan.token_endpoint, client, plan.resource, scopes)
         stale = self.token
         try:
             token, fetched = call(

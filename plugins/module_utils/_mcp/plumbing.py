@@ -390,10 +390,15 @@ def count_json_values(text):
     return 1 + sum(bare.count(char) for char in "[{,:")
 
 
-def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS, max_values=MAX_JSON_VALUES):
+def refuse_constant(name):
+    """json.loads' parse_constant for documents whose numbers are used: NaN and Infinity are not JSON."""
+    raise ValueError("%s is not a JSON number" % name)
+
+
+def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS, max_values=MAX_JSON_VALUES, finite=False):
     """Parse one JSON message; refuse one with more than ``max_objects`` objects or ``max_values`` values
     in all, which cost far more memory than their bytes (a 30 MB list of empty objects or arrays takes
-    most of a GiB once parsed)."""
+    most of a GiB once parsed). ``finite``: refuse NaN and Infinity too (documents whose numbers count)."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -410,6 +415,8 @@ def decode_json(raw, what, max_objects=MAX_JSON_OBJECTS, max_values=MAX_JSON_VAL
         return dict(pairs)
 
     try:
+        if finite:
+            return json.loads(raw, object_pairs_hook=make_object, parse_constant=refuse_constant)
         return json.loads(raw, object_pairs_hook=make_object)
     except _TooManyObjects:
         raise ProtocolError("%s has more than %d JSON objects" % (what, max_objects)) from None

@@ -24,6 +24,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     DEFAULT_RETRY_MS,
     MAX_CHALLENGE,
     MAX_ERROR_BODY,
+    MAX_EVENT_ID,
     MAX_JSON_BODY,
     MAX_PENDING_BYTES,
     MAX_PENDING_EVENTS,
@@ -73,6 +74,15 @@ STALE_CONNECTION = (
 )
 # A response stream that breaks like this after handing out an event id is resumed, as one that ends.
 RESUMABLE_BREAKS = (http.client.IncompleteRead, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def event_id_problem(event_id):
+    """Why an SSE event id cannot go back in a Last-Event-ID header, or None."""
+    if len(event_id) > MAX_EVENT_ID:
+        return "it is longer than %d characters" % MAX_EVENT_ID
+    if not all(char == "\t" or 0x20 <= ord(char) <= 0x7E or 0xA0 <= ord(char) <= 0xFF for char in event_id):
+        return "it contains a control character or a character outside Latin-1"
+    return None
 
 
 class BaseTransport:
@@ -286,6 +296,12 @@ class StreamableHttpTransport(BaseTransport):
 
     def _resume(self, method, parser):
         """Wait the server's retry interval, then GET the stream again from the last event id it handed out."""
+        problem = event_id_problem(parser.last_event_id)
+        if problem:
+            raise ProtocolError(
+                "the response stream to %s ended before the answer, and the event id it handed out cannot be "
+                "sent back to resume it (%s)" % (method, problem)
+            )
         wait = max(parser.retry if parser.retry is not None else DEFAULT_RETRY_MS, MIN_RETRY_MS) / 1000.0
         left = self.deadline.remaining()
         if wait >= left:
@@ -297,8 +313,8 @@ class StreamableHttpTransport(BaseTransport):
         headers = [(name, value) for name, value in self._headers() if name.lower() not in ("accept", "content-type")]
         headers.append(("Accept", "text/event-stream"))
         headers.append(("Last-Event-ID", parser.last_event_id))
-        self.resumptions += 1
         conn, response = self._exchange("GET", self.target, headers)
+        self.resumptions += 1  # counted once the GET went out
         ctype = media_type(response.getheader("Content-Type"))
         if response.status != 200 or ctype != "text/event-stream":
             if response.status in (401, 403):

@@ -408,3 +408,29 @@ def test_oauth_applies_per_endpoint_or_from_the_top_level(run, fake_checks):
     a, b = fake_checks["configs"]
     assert a["oauth"]["client_id"] == "top" and a["oauth"]["scopes"] == ["mcp"]
     assert b["oauth"]["client_id"] == "b" and b["oauth"]["scopes"] is None and b["oauth"]["auth_method"] == "auto"
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_oauth_url_secrets_never_reach_the_invocation(fake_checks, capsys, listed):
+    oauth = {
+        "client_id": "monitor",
+        "client_secret": "client-secret-0042",
+        "token_url": "https://bob:tokpw-77@as.example/token?k=QSECRET-8",
+        "authorization_server": "https://carol:aspw-78@as.example/?t=ASECRET-9",
+        "resource": "https://r.example/mcp?rk=RSECRET-3",
+    }
+    args = {"endpoints": [{"url": "https://a.example/mcp", "oauth": oauth}]} if listed else {}
+    if not listed:
+        args = {"url": "https://a.example/mcp", "oauth": oauth}
+    if "inject_invocation" in PASS_VARS:
+        args["_ansible_inject_invocation"] = True
+    with patch_module_args(args), pytest.raises(SystemExit):
+        mcp_check.main()
+    output = json.loads(capsys.readouterr().out)
+    invocation = output["invocation"]["module_args"]
+    shown = invocation["endpoints"][0]["oauth"] if listed else invocation["oauth"]
+    assert shown["token_url"] == "https://bob:********@as.example/token?k=********"
+    assert shown["authorization_server"] == "https://carol:********@as.example/?t=********"
+    assert shown["resource"] == "https://r.example/mcp?rk=********"
+    for secret in ("tokpw-77", "QSECRET-8", "aspw-78", "ASECRET-9", "RSECRET-3", "client-secret-0042"):
+        assert secret not in json.dumps(output)

@@ -485,7 +485,7 @@ def test_a_hanging_session_delete_counts_in_the_total(scripted):
 
 def test_a_huge_list_of_empty_objects_is_refused_before_it_costs_memory(scripted, monkeypatch):
     monkeypatch.setattr(plumbing, "MAX_JSON_OBJECTS", 1000)
-    monkeypatch.setattr(plumbing.decode_json, "__defaults__", (1000, plumbing.MAX_JSON_VALUES))
+    monkeypatch.setattr(plumbing.decode_json, "__defaults__", (1000, plumbing.MAX_JSON_VALUES, False))
 
     def tools_list(request, conn):
         send_json(conn, result(request, {"tools": [{}] * 5000}))
