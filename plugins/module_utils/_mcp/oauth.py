@@ -36,6 +36,7 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers impor
     parse_www_authenticate,
     redact_url,
     validate_header_value,
+    validate_url,
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.jws import sign_jwt, unverified_claims
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth_options import https_url
@@ -366,7 +367,10 @@ class EndpointAuth:
         named = parse_www_authenticate(www_authenticate)
         if named:
             try:
-                https_url(named, "resource_metadata", allow_http)
+                # As the well-known URLs of the endpoint, its own origin may be http; any other must be https.
+                validate_url(named, "resource_metadata")
+                if Target(named).origin != Target(self.endpoint_url).origin:
+                    https_url(named, "resource_metadata", allow_http)
             except ConfigError as exc:
                 raise answered(
                     "auth_discovery",

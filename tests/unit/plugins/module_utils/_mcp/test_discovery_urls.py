@@ -42,3 +42,11 @@ def test_an_unusable_resource_metadata_url_fails_discovery_without_a_request(nwo
     assert "resource_metadata of the server's WWW-Authenticate header cannot be used" in res["error"]
     assert reason in res["error"] and "TypeError" not in res["error"]
     assert nworld.gets() == [] and nworld.token_posts == []
+
+
+def test_a_resource_metadata_url_on_the_endpoints_own_origin_may_be_http(nworld):
+    nworld.named = f"{nworld.base}/.well-known/oauth-protected-resource/mcp"
+    res = check(nworld.url, oauth=oauth(allow_http=False))
+    # fetched, as the well-known URLs of the endpoint would be; the http authorization server it names is not
+    assert nworld.gets() == ["/.well-known/oauth-protected-resource/mcp"], res
+    assert res["error"].startswith("the protected resource metadata names http://"), res["error"]
