@@ -1,6 +1,11 @@
 """Real state of the pki role with defaults only: the host trusts the site CA, nothing else."""
 
+import json
+import os
+import subprocess
 from pathlib import Path
+
+from recap import parse_recap
 
 PKI = "/etc/corvid/pki"
 CA_DIR = Path(__file__).parents[3] / ".cache" / "pki" / "molecule-pki_defaults"
@@ -41,3 +46,35 @@ def test_system_store_trusts_the_site_ca(host):
 def test_no_certificates_by_default(host):
     assert host.run("ls -A %s/private", PKI).stdout.strip() == ""
     assert host.run("ls %s", PKI).stdout.split() == ["ca.crt", "private"]
+
+
+def test_check_mode_with_a_new_ca_and_a_new_certificate_changes_nothing(host, tmp_path):
+    """--check with a CA directory that does not exist yet and a new certificate: it reports the
+    changes, fails nothing, and neither the controller nor the host gets a file."""
+    new_ca = tmp_path / "new-ca"
+    variables = {
+        "pki_ca_dir": str(new_ca),
+        "pki_certificates": [{"name": "checked", "common_name": "checked.corvid.test"}],
+    }
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            "--inventory",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            "--check",
+            "--extra-vars",
+            json.dumps(variables),
+            str(Path(__file__).parents[1] / "converge.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    (recap,) = parse_recap(run.stdout).values()
+    assert recap["failed"] == 0 and recap["changed"] > 0, run.stdout[-3000:]
+    assert not new_ca.exists()
+    assert not host.file(f"{PKI}/private/checked.key").exists
+    assert not host.file(f"{PKI}/checked.crt").exists
+    assert host.file(f"{PKI}/ca.crt").content_string == (CA_DIR / "ca.crt").read_text()
