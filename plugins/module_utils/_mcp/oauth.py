@@ -258,9 +258,10 @@ def json_problem(raw):
         return " (it is not UTF-8)"
     except RecursionError:
         return " (JSON nested too deep)"
-    except ValueError as exc:
-        position = getattr(exc, "pos", None)
-        return " (invalid JSON at character %d)" % position if isinstance(position, int) else " (invalid JSON)"
+    except json.JSONDecodeError as exc:
+        return " (invalid JSON at character %s)" % exc.pos
+    except ValueError:
+        return " (invalid JSON)"  # NaN, Infinity, a number of too many digits
     return ""
 
 

@@ -14,7 +14,7 @@ BOMB = "Bearer " + "xresource_metadata" * (65000 // 18)
 
 
 def bomb_handler(request, conn):
-    headers = "".join(f"WWW-Authenticate: {BOMB}\r\n" for _ in range(5))
+    headers = f"WWW-Authenticate: {BOMB}\r\n" * 5
     conn.sendall(f"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n{headers}\r\n".encode())
 
 
