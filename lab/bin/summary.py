@@ -23,6 +23,7 @@ SERVICES = [
     "prometheus-blackbox-exporter",
     "docker",
     "corvid-standin@blue",
+    "corvid-pebble",
 ]
 
 PROBE = (
