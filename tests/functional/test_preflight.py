@@ -393,24 +393,12 @@ def test_shared_fact_checks(case):
     assert [line.strip() for line in rendered.splitlines() if line.strip()] == ([expected] if expected else [])
 
 
-def test_mcp_health_bad_input_names_the_variable(tmp_path):
-    """The mcp_health role's argument spec: a bad policy fails before any check, naming it."""
-    (tmp_path / "playbook.yml").write_text(
-        "- name: MCP health\n  hosts: localhost\n  gather_facts: false\n"
-        "  roles:\n    - role: corvid.platform.mcp_health\n"
-    )
-    variables = {"mcp_health_failure_policy": "sometimes", "mcp_health_textfile_path": ""}
+def run_role_on_localhost(tmp_path: Path, play: str, variables: dict, *options: str):
+    """Run `play` on localhost with the JSON callback; return the process and the failed results."""
+    (tmp_path / "playbook.yml").write_text(play)
+    command = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", *options]
     process = subprocess.run(
-        [
-            BIN / "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            json.dumps(variables),
-            tmp_path / "playbook.yml",
-        ],
+        [*command, "-e", json.dumps(variables), tmp_path / "playbook.yml"],
         capture_output=True,
         text=True,
         check=False,
@@ -424,11 +412,22 @@ def test_mcp_health_bad_input_names_the_variable(tmp_path):
     )
     failed = [
         result
-        for play in json.loads(process.stdout)["plays"]
-        for task in play["tasks"]
+        for play_report in json.loads(process.stdout)["plays"]
+        for task in play_report["tasks"]
         for result in task["hosts"].values()
         if result.get("failed")
     ]
+    return process, failed
+
+
+def test_mcp_health_bad_input_names_the_variable(tmp_path):
+    """The mcp_health role's argument spec: a bad policy fails before any check, naming it."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: MCP health\n  hosts: localhost\n  gather_facts: false\n"
+        "  roles:\n    - role: corvid.platform.mcp_health\n",
+        {"mcp_health_failure_policy": "sometimes", "mcp_health_textfile_path": ""},
+    )
     assert process.returncode != 0
     assert len(failed) == 1, failed
     errors = failed[0].get("argument_errors", [])

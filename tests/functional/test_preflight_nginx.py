@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 
 import pytest
-from test_preflight import BIN, ROOT, run_preflight
+from test_preflight import run_preflight, run_role_on_localhost
 
 SITE = {
     "name": "agent",
@@ -176,31 +173,13 @@ def test_good_variables_pass(preflight):
 
 def test_unknown_tls_protocol_fails_in_the_argument_spec(tmp_path):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    (tmp_path / "playbook.yml").write_text(
-        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n"
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n",
+        {"nginx_tls_protocols": ["TLSv1.3", "SSLv3"], "ansible_python_interpreter": sys.executable},
+        "--tags",
+        "nginx_preflight",
     )
-    variables = {"nginx_tls_protocols": ["TLSv1.3", "SSLv3"], "ansible_python_interpreter": sys.executable}
-    command = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", "--tags", "nginx_preflight"]
-    process = subprocess.run(
-        [*command, "-e", json.dumps(variables), tmp_path / "playbook.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=120,
-        env={
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        },
-    )
-    failed = [
-        result
-        for play in json.loads(process.stdout)["plays"]
-        for task in play["tasks"]
-        for result in task["hosts"].values()
-        if result.get("failed")
-    ]
     assert process.returncode != 0
     assert len(failed) == 1, failed
     errors = failed[0].get("argument_errors", [])
