@@ -15,6 +15,9 @@ SITE = {
     "locations": [{"path": "/", "upstream": "api"}],
 }
 POOL = {"name": "api", "servers": [{"address": "app1", "port": 8000}]}
+# Stands for nginx.org's key: preflight only checks that a key is given, once and armoured.
+KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBFtest\n-----END PGP PUBLIC KEY BLOCK-----\n"
+NGINX_ORG = {"nginx_repository": "nginx.org"}
 
 
 def site(**changes):
@@ -147,14 +150,86 @@ CASES: dict[str, tuple[dict, str]] = {
     "nginx_stub_status_on_443": ({"nginx_stub_status_port": 443}, "nginx_stub_status_port must be a TCP port"),
     "nginx_no_tls_protocols": ({"nginx_tls_protocols": []}, "nginx_tls_protocols is empty"),
     "nginx_bad_body_size": ({"nginx_client_max_body_size": "huge"}, "nginx_client_max_body_size must be a size"),
+    "nginx_org_without_key": (NGINX_ORG, "nginx_repository is nginx.org but no signing key is given"),
+    "nginx_org_two_keys": (
+        {**NGINX_ORG, "nginx_org_signing_key": KEY, "nginx_org_signing_key_file": "/etc/hostname"},
+        "nginx_org_signing_key and nginx_org_signing_key_file are both set",
+    ),
+    "nginx_org_key_not_armoured": (
+        {**NGINX_ORG, "nginx_org_signing_key": "mQINBFtest"},
+        "nginx_org_signing_key must be an ASCII-armoured OpenPGP public key",
+    ),
+    "nginx_org_key_file_missing": (
+        {**NGINX_ORG, "nginx_org_signing_key_file": "/nonexistent/nginx_signing.asc"},
+        'nginx_org_signing_key_file "/nonexistent/nginx_signing.asc" is not a file on the controller',
+    ),
+    "nginx_org_key_file_not_armoured": (
+        {**NGINX_ORG, "nginx_org_signing_key_file": "/etc/os-release"},
+        "is not an ASCII-armoured OpenPGP public key",
+    ),
+    "nginx_org_suite_mismatch": (
+        {**NGINX_ORG, "nginx_org_signing_key": KEY, "nginx_org_repository_suite": "jammy"},
+        'nginx_org_repository_suite is "jammy" but this host runs Debian',
+    ),
+    "nginx_org_bad_url": (
+        {**NGINX_ORG, "nginx_org_signing_key": KEY, "nginx_org_repository_url": "ftp://nginx.org/packages/debian"},
+        "nginx_org_repository_url must be an http(s) URL",
+    ),
+    "nginx_plain_listen_not_loopback": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(plain_http_listen=["0.0.0.0:8090"])]},
+        "nginx_sites[0] (agent): plain_http_listen[0] 0.0.0.0:8090 is not on the loopback interface",
+    ),
+    "nginx_plain_listen_without_address": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(plain_http_listen=["8090"])]},
+        "nginx_sites[0] (agent): plain_http_listen[0] must be one IP address and a port",
+    ),
+    "nginx_plain_listen_injection": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(plain_http_listen=["127.0.0.1:8090 ssl; return 200"])]},
+        "nginx_sites[0] (agent): plain_http_listen[0] must be one IP address and a port",
+    ),
+    "nginx_plain_listen_on_a_tls_port": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(plain_http_listen=["127.0.0.1:443"])]},
+        "nginx_sites[0] (agent): plain_http_listen[0] port 443 is taken",
+    ),
+    "nginx_resolver_injection": (
+        {"nginx_resolvers": ["127.0.0.53 valid=1s; return 200"]},
+        "nginx_resolvers[0] must be one IP address or host name",
+    ),
+    "nginx_trusted_certificate_relative": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(tls_trusted_certificate="ca.crt")]},
+        "nginx_sites[0] (agent): tls_trusted_certificate must be an absolute path",
+    ),
+}
+
+# host name: variables that pass.
+GOOD: dict[str, dict] = {
+    "nginx_good": {"nginx_upstreams": [POOL], "nginx_sites": [SITE]},
+    "nginx_good_ocsp_override": {
+        "nginx_upstreams": [POOL],
+        "nginx_sites": [site(ocsp_stapling=False, tls_trusted_certificate="/etc/corvid/pki/ca.crt")],
+    },
+    "nginx_good_nginx_org": {**NGINX_ORG, "nginx_org_signing_key": KEY},
+    "nginx_good_plain_listen_loopback": {
+        "nginx_upstreams": [POOL],
+        "nginx_sites": [site(plain_http_listen=["127.0.0.1:8090", "[::1]:8090"])],
+    },
+    "nginx_good_plain_listen_allowed": {
+        "nginx_plain_http_allowed": True,
+        "nginx_upstreams": [POOL],
+        "nginx_sites": [site(plain_http_listen=["0.0.0.0:8090"])],
+    },
 }
 
 
 @pytest.fixture(scope="module")
 def preflight(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("preflight_nginx")
+    key_file = workdir / "nginx_signing.asc"
+    key_file.write_text(KEY)
     cases = {name: ("nginx", variables) for name, (variables, _) in CASES.items()}
-    cases["nginx_good"] = ("nginx", {"nginx_upstreams": [POOL], "nginx_sites": [SITE]})
-    return run_preflight(tmp_path_factory.mktemp("preflight_nginx"), cases)
+    cases.update((name, ("nginx", variables)) for name, variables in GOOD.items())
+    cases["nginx_good_nginx_org_key_file"] = ("nginx", {**NGINX_ORG, "nginx_org_signing_key_file": str(key_file)})
+    return run_preflight(workdir, cases)
 
 
 @pytest.mark.parametrize("host", CASES)
@@ -166,9 +241,11 @@ def test_each_problem_fails_with_its_own_message(preflight, host):
     assert expected in messages[host][0], messages[host]
 
 
-def test_good_variables_pass(preflight):
-    messages, _ = preflight
-    assert "nginx_good" not in messages, messages.get("nginx_good")
+@pytest.mark.parametrize("host", [*GOOD, "nginx_good_nginx_org_key_file"])
+def test_good_variables_pass(preflight, host):
+    messages, output = preflight
+    assert host not in messages, messages.get(host)
+    assert f'"{host}"' in output, f"{host} did not run"
 
 
 def test_unknown_tls_protocol_fails_in_the_argument_spec(tmp_path):
@@ -184,3 +261,17 @@ def test_unknown_tls_protocol_fails_in_the_argument_spec(tmp_path):
     assert len(failed) == 1, failed
     errors = failed[0].get("argument_errors", [])
     assert any("nginx_tls_protocols" in error and "SSLv3" in error for error in errors), failed[0]
+
+
+def test_unknown_repository_fails_in_the_argument_spec(tmp_path):
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n",
+        {"nginx_repository": "nginx.com", "ansible_python_interpreter": sys.executable},
+        "--tags",
+        "nginx_preflight",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any("nginx_repository" in error and "nginx.com" in error for error in errors), failed[0]
