@@ -87,7 +87,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, argument_specs 
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
 	@lab/bin/ensure-tools lint
-	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/images/build tests/tools/sanity roles/*/files/*-check
+	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/bin/molecule-all lab/images/build tests/tools/sanity roles/*/files/*-check
 
 # On the newest and the oldest claimed ansible-core.
 unit: venv venv-oldest ## pytest unit tests, on the newest and the oldest claimed ansible-core
@@ -110,8 +110,10 @@ functional-mcp: venv ## only the MCP functional tests
 molecule: venv images ## one molecule scenario: make molecule SCENARIO=redis
 	$(BIN)/molecule test -s $(SCENARIO)
 
-molecule-all: venv images ## every molecule scenario
-	$(BIN)/molecule test --all
+# Two at a time by default: the scenarios wait on apt and systemd more than on the CPU.
+MOLECULE_JOBS ?= 2
+molecule-all: venv images ## every molecule scenario, MOLECULE_JOBS at a time (logs in .cache/molecule-logs)
+	lab/bin/molecule-all $(MOLECULE_JOBS)
 
 # From nothing: remove the lab, build it again, converge it, then check it.
 lab-test: venv ## remove the lab, make lab from nothing, then pytest tests/lab
