@@ -8,6 +8,7 @@ file reads AWS in production.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -42,11 +43,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server of its own on 127.0.0.1, seeded; stopped when the module is done."""
+@contextlib.contextmanager
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """A moto server of its own on a free 127.0.0.1 port, seeded by lab/aws/seed.py; its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log = log_dir / "moto_server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
             [BIN / "moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
@@ -71,6 +72,12 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
 
 
 def aws_env(url: str) -> dict[str, str]:

@@ -1,0 +1,186 @@
+"""Secrets Manager lookups (amazon.aws.secretsmanager_secret) feeding the cache tier's passwords,
+against a real moto server on 127.0.0.1 (the fixture of test_aws_inventory.py, a server of
+this module's own).
+
+The lookups are the lines of inventories/production/group_vars/cache/secrets.yml, uncommented
+as an operator would: the documented pattern is what runs here. Nothing may print a secret's
+value, even at -vvv.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from test_aws_inventory import BIN, REGION, ROOT, aws_env, moto_server, run_preflight
+
+PRODUCTION = ROOT / "inventories" / "production"
+APP_SECRET = "corvid/production/redis/app"
+REPLICATION_SECRET = "corvid/production/redis/replication"
+
+PLAY = """\
+- name: The cache tier's passwords from Secrets Manager
+  hosts: cache
+  gather_facts: true
+  tasks:
+    - name: Check the cache variables as the redis role does before any change
+      ansible.builtin.include_role:
+        name: corvid.platform.redis
+        tasks_from: preflight
+    - name: Write the application's Redis credentials
+      ansible.builtin.copy:
+        content: "REDIS_USERNAME=app\\nREDIS_PASSWORD={{ redis_acl_users[0].password }}\\n"
+        dest: "{{ lookup('ansible.builtin.env', 'CORVID_TEST_OUT') }}/app.env"
+        mode: "0600"
+      no_log: true
+"""
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+def secretsmanager(url: str):
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="corvid-lab",
+        aws_secret_access_key="corvid-lab",
+    )
+
+
+def documented_lookups(**rename: str) -> str:
+    """secrets.yml of production with its lookup lines uncommented (secret names renamed if asked)."""
+    lines = (PRODUCTION / "group_vars" / "cache" / "secrets.yml").read_text().splitlines()
+    active = [line.removeprefix("# ") for line in lines if line.startswith("# vault_")]
+    assert len(active) == 2, lines
+    text = "---\n" + "\n".join(active) + "\n"
+    for old, new in rename.items():
+        assert f"'{old}'" in text, old
+        text = text.replace(f"'{old}'", f"'{new}'")
+    return text
+
+
+def inventory_with_lookups(path: Path, **rename: str) -> Path:
+    """localhost as cache1, with production's group_vars/cache and its lookups switched on."""
+    (path / "group_vars" / "cache").mkdir(parents=True)
+    hosts = {"all": {"children": {"cache": {"hosts": {"cache1.production.corvid.example": None}}}}}
+    (path / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (path / "group_vars" / "all.yml").write_text(
+        yaml.safe_dump({"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")})
+    )
+    shutil.copy(PRODUCTION / "group_vars" / "cache" / "main.yml", path / "group_vars" / "cache" / "main.yml")
+    (path / "group_vars" / "cache" / "secrets.yml").write_text(documented_lookups(**rename))
+    return path
+
+
+def run_play(url: str, inventory: Path, out: Path, play: str = PLAY) -> subprocess.CompletedProcess:
+    playbook = out / "cache_secrets.yml"
+    playbook.write_text(play)
+    return subprocess.run(
+        [BIN / "ansible-playbook", "-vvv", "-i", str(inventory), str(playbook)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=aws_env(url) | {"CORVID_TEST_OUT": str(out)},
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_secret_feeds_the_redis_password_and_is_never_printed(moto: str, tmp_path: Path) -> None:
+    sm = secretsmanager(moto)
+    app = sm.get_secret_value(SecretId=APP_SECRET)["SecretString"]
+    replication = sm.get_secret_value(SecretId=REPLICATION_SECRET)["SecretString"]
+    run = run_play(moto, inventory_with_lookups(tmp_path / "inventory"), tmp_path)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "Check the role's variables before any change" in run.stdout
+    assert "ok=" in run.stdout and "failed=0" in run.stdout
+    # Where it belongs: the file the play wrote, readable by its owner only.
+    env_file = tmp_path / "app.env"
+    assert env_file.read_text() == f"REDIS_USERNAME=app\nREDIS_PASSWORD={app}\n"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    # Nowhere else, at -vvv.
+    assert app not in output
+    assert replication not in output
+
+
+def test_the_output_check_sees_a_leak(moto: str, tmp_path: Path) -> None:
+    """A task that prints the variable shows the value in the same output: the check above can fail."""
+    app = secretsmanager(moto).get_secret_value(SecretId=APP_SECRET)["SecretString"]
+    leaky = (
+        PLAY + "    - name: Print the password\n      ansible.builtin.debug:\n        var: vault_redis_app_password\n"
+    )
+    run = run_play(moto, inventory_with_lookups(tmp_path / "inventory"), tmp_path, leaky)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert app in run.stdout
+
+
+def test_a_bad_secret_value_is_caught_by_the_role_without_showing_it(moto: str, tmp_path: Path) -> None:
+    """A replication password with a newline: the redis preflight names the variable, not the value."""
+    bad = f"first-line-{secrets.token_hex(8)}\nsecond-line"
+    secretsmanager(moto).create_secret(Name="corvid/production/redis/replication-bad", SecretString=bad)
+    inventory = inventory_with_lookups(
+        tmp_path / "inventory", **{REPLICATION_SECRET: "corvid/production/redis/replication-bad"}
+    )
+    run = run_play(moto, inventory, tmp_path)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-4000:]
+    assert "redis_replication_password must not contain control characters" in output, output[-4000:]
+    assert bad.split("\n", 1)[0] not in output
+    assert not (tmp_path / "app.env").exists()
+
+
+def test_a_missing_secret_fails_naming_the_secret(moto: str, tmp_path: Path) -> None:
+    sm = secretsmanager(moto)
+    app = sm.get_secret_value(SecretId=APP_SECRET)["SecretString"]
+    inventory = inventory_with_lookups(tmp_path / "inventory", **{REPLICATION_SECRET: "corvid/production/redis/gone"})
+    run = run_play(moto, inventory, tmp_path)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-4000:]
+    assert "Failed to find secret corvid/production/redis/gone (ResourceNotFound)" in output, output[-4000:]
+    assert app not in output
+    assert not (tmp_path / "app.env").exists()
+
+
+def ec2_inventory_with_lookups(path: Path, **rename: str) -> Path:
+    """inventories/production-ec2 with real copies of production's variables, lookups switched on."""
+    path.mkdir()
+    shutil.copy(ROOT / "inventories" / "production-ec2" / "aws_ec2.yml", path / "aws_ec2.yml")
+    shutil.copytree(PRODUCTION / "group_vars", path / "group_vars")
+    shutil.copytree(PRODUCTION / "host_vars", path / "host_vars")
+    (path / "group_vars" / "cache" / "secrets.yml").write_text(documented_lookups(**rename))
+    return path
+
+
+def test_preflight_passes_on_ec2_hosts_with_secrets_from_secrets_manager(moto: str, tmp_path: Path) -> None:
+    """The whole production pattern: hosts from EC2 tags, secrets from Secrets Manager, nothing missing."""
+    rc, result, stdout = run_preflight(moto, ec2_inventory_with_lookups(tmp_path / "ec2"))
+    assert rc == 0, json.dumps(result)[-3000:] if result else stdout[-3000:]
+    assert "the inventory (8 hosts) passed every check" in result["msg"]
+    sm = secretsmanager(moto)
+    for name in (APP_SECRET, REPLICATION_SECRET):
+        assert sm.get_secret_value(SecretId=name)["SecretString"] not in stdout
+
+
+def test_preflight_stops_on_a_missing_secret_and_names_it(moto: str, tmp_path: Path) -> None:
+    """Today a failed lookup ends the preflight with the lookup's error (the secret's name) rather than
+    joining the list of problems: see the proposed change to playbooks/preflight.yml."""
+    inventory = ec2_inventory_with_lookups(tmp_path / "ec2", **{APP_SECRET: "corvid/production/redis/gone"})
+    rc, result, stdout = run_preflight(moto, inventory)
+    assert rc != 0, stdout[-3000:]
+    assert result is not None and result.get("failed"), stdout[-3000:]
+    assert "Failed to find secret corvid/production/redis/gone" in result["msg"], result["msg"]
+    replication = secretsmanager(moto).get_secret_value(SecretId=REPLICATION_SECRET)["SecretString"]
+    assert replication not in stdout
