@@ -80,9 +80,15 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# The CA file that verifies an https endpoint (tests/lab/test_aws.py registers the lab's).
+ENDPOINT_CA_BUNDLES: dict[str, str] = {}
+
+
 def aws_env(url: str) -> dict[str, str]:
     """This process's environment with AWS pointed at `url` only: no profile, files or IMDS."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    if url in ENDPOINT_CA_BUNDLES:
+        env["AWS_CA_BUNDLE"] = ENDPOINT_CA_BUNDLES[url]
     env.update(
         AWS_URL=url,
         AWS_ACCESS_KEY_ID="corvid-lab",
@@ -108,10 +114,19 @@ def seed(url: str) -> list[str]:
     return json.loads(run.stdout)
 
 
-def ec2(url: str):
+def aws_client(service: str, url: str):
     return boto3.client(
-        "ec2", endpoint_url=url, region_name=REGION, aws_access_key_id="corvid-lab", aws_secret_access_key="corvid-lab"
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="corvid-lab",
+        aws_secret_access_key="corvid-lab",
+        verify=ENDPOINT_CA_BUNDLES.get(url, True),
     )
+
+
+def ec2(url: str):
+    return aws_client("ec2", url)
 
 
 def instances_by_name(url: str) -> dict[str, dict]:
@@ -227,13 +242,7 @@ def test_the_static_inventory_stays_the_fallback_and_reads_no_ec2(moto: str) -> 
 
 def test_seeding_twice_leaves_the_same_state(moto: str) -> None:
     def state() -> dict:
-        sm = boto3.client(
-            "secretsmanager",
-            endpoint_url=moto,
-            region_name=REGION,
-            aws_access_key_id="corvid-lab",
-            aws_secret_access_key="corvid-lab",
-        )
+        sm = aws_client("secretsmanager", moto)
         secrets = {
             entry["Name"]: sm.get_secret_value(SecretId=entry["Name"])["SecretString"]
             for entry in sm.list_secrets()["SecretList"]

@@ -16,10 +16,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
-from test_aws_inventory import BIN, REGION, ROOT, aws_env, moto_server, run_preflight
+from test_aws_inventory import BIN, ROOT, aws_client, aws_env, moto_server, run_preflight
 
 PRODUCTION = ROOT / "inventories" / "production"
 APP_SECRET = "corvid/production/redis/app"
@@ -50,13 +49,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def secretsmanager(url: str):
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id="corvid-lab",
-        aws_secret_access_key="corvid-lab",
-    )
+    return aws_client("secretsmanager", url)
 
 
 def documented_lookups(**rename: str) -> str:
