@@ -1,0 +1,206 @@
+"""Every preflight message of the alertmanager and grafana roles (the runner lives in
+test_preflight.py): each case fails with its own message, naming the variable, before any
+change; secrets never appear in a message or in the output."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_preflight import run_preflight, run_role_on_localhost
+
+SECRET = "alerting-secret-7f3c"
+USERS = {"alertmanager_web_users": [{"name": "prometheus", "password": SECRET}]}
+WEBHOOK = {"name": "hook", "type": "webhook", "url": "https://hooks.example.com/alerts"}
+SLACK = {"name": "chat", "type": "slack", "api_url": f"https://hooks.slack.com/services/{SECRET}"}
+PAGER = {"name": "pager", "type": "pagerduty", "routing_key": SECRET}
+MAIL = {"name": "mail", "type": "email", "to": "ops@example.com"}
+SMTP = {"alertmanager_smtp_smarthost": "smtp.example.com:587", "alertmanager_smtp_from": "am@example.com"}
+
+
+def am(**variables):
+    return ("alertmanager", {**USERS, **variables})
+
+
+# host name: ((role, host variables), the one expected message)
+CASES: dict[str, tuple[tuple[str, dict], str]] = {
+    "am_webhook_without_url": (
+        am(alertmanager_receivers=[{"name": "hook", "type": "webhook"}]),
+        "alertmanager_receivers[0] (hook): a webhook receiver needs url",
+    ),
+    "am_slack_without_api_url": (
+        am(alertmanager_receivers=[WEBHOOK, {"name": "chat", "type": "slack", "channel": "#ops"}]),
+        "alertmanager_receivers[1] (chat): a slack receiver needs api_url",
+    ),
+    "am_pagerduty_without_routing_key": (
+        am(alertmanager_receivers=[{"name": "pager", "type": "pagerduty", "routing_key": ""}]),
+        "alertmanager_receivers[0] (pager): a pagerduty receiver needs routing_key",
+    ),
+    "am_email_without_address": (
+        am(alertmanager_receivers=[{"name": "mail", "type": "email"}], **SMTP),
+        "alertmanager_receivers[0] (mail): a email receiver needs to",
+    ),
+    "am_email_without_smtp": (
+        am(alertmanager_receivers=[MAIL], alertmanager_smtp_from="am@example.com"),
+        "alertmanager_receivers has an email receiver but alertmanager_smtp_smarthost is not HOST:PORT",
+    ),
+    "am_slack_url_not_http": (
+        am(alertmanager_receivers=[{**SLACK, "api_url": f"slack://{SECRET}"}]),
+        "alertmanager_receivers[0] (chat): api_url must be an http(s) URL (the value is not shown)",
+    ),
+    "am_unknown_severity": (
+        am(alertmanager_receivers=[WEBHOOK], alertmanager_severity_receivers={"P1": ["hook"], "P5": ["hook"]}),
+        'alertmanager_severity_receivers: "P5" is not a severity: use P0, P1, P2, P3',
+    ),
+    "am_lower_case_severity": (
+        am(alertmanager_receivers=[WEBHOOK], alertmanager_severity_receivers={"critical": ["hook"]}),
+        'alertmanager_severity_receivers: "critical" is not a severity',
+    ),
+    "am_route_to_unknown_receiver": (
+        am(alertmanager_receivers=[WEBHOOK], alertmanager_severity_receivers={"P0": ["hook", "pager"]}),
+        'alertmanager_severity_receivers.P0[1]: receiver "pager" is not in alertmanager_receivers',
+    ),
+    "am_severity_receivers_not_a_list": (
+        am(alertmanager_receivers=[WEBHOOK], alertmanager_severity_receivers={"P0": "hook"}),
+        "alertmanager_severity_receivers.P0 must be a list of receiver names",
+    ),
+    "am_unknown_default_receiver": (
+        am(alertmanager_receivers=[WEBHOOK], alertmanager_default_receiver="nobody"),
+        'alertmanager_default_receiver: receiver "nobody" is not in alertmanager_receivers',
+    ),
+    "am_duplicate_receivers": (
+        am(alertmanager_receivers=[WEBHOOK, WEBHOOK]),
+        'alertmanager_receivers names must be unique: "hook"',
+    ),
+    "am_reserved_receiver_name": (
+        am(alertmanager_receivers=[{**WEBHOOK, "name": "unrouted"}]),
+        'alertmanager_receivers[0].name "unrouted"',
+    ),
+    "am_auth_without_users": (
+        ("alertmanager", {}),
+        "alertmanager_web_auth_enabled is true but alertmanager_web_users is empty",
+    ),
+    "am_user_without_password": (
+        ("alertmanager", {"alertmanager_web_users": [{"name": "prometheus", "password": ""}]}),
+        "alertmanager_web_users[0] (prometheus) has no password",
+    ),
+    "am_tls_without_certificate": (
+        am(alertmanager_tls_cert_file=""),
+        "alertmanager_tls_enabled is true but alertmanager_tls_cert_file is not an absolute path",
+    ),
+    "am_group_wait_not_a_duration": (
+        am(alertmanager_group_wait="30 seconds"),
+        'alertmanager_group_wait must be a duration such as 30s, 5m or 4h, not "30 seconds"',
+    ),
+    "am_retention_not_a_duration": (
+        am(alertmanager_data_retention="5 days"),
+        "alertmanager_data_retention must be a duration",
+    ),
+    "am_listen_without_port": (
+        am(alertmanager_listen_address="mon1"),
+        'alertmanager_listen_address must be HOST:PORT (e.g. 0.0.0.0:9093, 127.0.0.1:9093 or :9093), not "mon1"',
+    ),
+    "am_cluster_on_the_web_port": (
+        am(alertmanager_cluster_listen_address="0.0.0.0:9093"),
+        "alertmanager_cluster_listen_address and alertmanager_listen_address are both 0.0.0.0:9093",
+    ),
+    "am_flag_injection": (
+        am(alertmanager_extra_flags=["--log.level=debug --web.config.file="]),
+        "alertmanager_extra_flags[0] must be one --flag",
+    ),
+    "am_smtp_user_without_password": (
+        am(alertmanager_smtp_auth_username="am"),
+        "alertmanager_smtp_auth_username is set but alertmanager_smtp_auth_password is empty",
+    ),
+    "am_inhibit_rule_without_target": (
+        am(alertmanager_inhibit_rules=[{"source_matchers": ['alertname="InstanceDown"']}]),
+        "alertmanager_inhibit_rules[0] needs source_matchers and target_matchers",
+    ),
+    "am_bcrypt_cost_too_low": (am(alertmanager_bcrypt_cost=4), "alertmanager_bcrypt_cost must be between 10 and 16"),
+}
+
+# host name: variables that pass.
+GOOD: dict[str, tuple[str, dict]] = {
+    "am_good_every_receiver_type": am(
+        alertmanager_receivers=[WEBHOOK, SLACK, PAGER, MAIL],
+        alertmanager_severity_receivers={"P0": ["pager", "chat"], "P1": ["pager"], "P2": ["chat"], "P3": ["mail"]},
+        alertmanager_default_receiver="hook",
+        alertmanager_smtp_auth_username="am",
+        alertmanager_smtp_auth_password=SECRET,
+        **SMTP,
+    ),
+    "am_good_without_tls_and_auth": (
+        "alertmanager",
+        {"alertmanager_tls_enabled": False, "alertmanager_web_auth_enabled": False},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    cases = {name: case for name, (case, _) in CASES.items()} | GOOD
+    return run_preflight(tmp_path_factory.mktemp("preflight_alerting"), cases)
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    messages, output = preflight
+    expected = CASES[host][1]
+    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
+    assert len(messages[host]) == 1, messages[host]
+    assert expected in messages[host][0], messages[host]
+    assert SECRET not in json.dumps(messages[host])
+
+
+@pytest.mark.parametrize("host", GOOD)
+def test_good_variables_pass(preflight, host):
+    messages, output = preflight
+    assert host not in messages, messages.get(host)
+    assert f'"{host}"' in output, f"{host} did not run"
+
+
+def test_secrets_stay_out_of_the_whole_output(preflight):
+    _, output = preflight
+    assert SECRET not in output
+
+
+ALERTMANAGER_PLAY = "- name: Alerting\n  hosts: localhost\n  roles:\n    - role: corvid.platform.alertmanager\n"
+
+
+def test_a_receiver_without_its_url_fails_before_any_change(tmp_path):
+    """The whole role in check mode on localhost: the first task that fails is the preflight,
+    nothing before it changed, and nothing after it ran."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        ALERTMANAGER_PLAY,
+        {**USERS, "alertmanager_receivers": [{"name": "hook", "type": "webhook"}]},
+        "--check",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    assert "alertmanager_receivers[0] (hook): a webhook receiver needs url" in failed[0]["msg"][0]
+    report = json.loads(process.stdout)
+    names = [task["task"]["name"] for play in report["plays"] for task in play["tasks"]]
+    assert names[-1].endswith("Check the role's variables before any change"), names
+    assert report["stats"]["localhost"]["changed"] == 0
+    assert SECRET not in process.stdout + process.stderr
+
+
+def test_an_unknown_receiver_type_fails_in_the_argument_spec(tmp_path):
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        ALERTMANAGER_PLAY,
+        {
+            **USERS,
+            "alertmanager_receivers": [{"name": "pager", "type": "opsgenie", "url": "https://x.example"}],
+            "ansible_python_interpreter": sys.executable,
+        },
+        "--tags",
+        "alertmanager_preflight",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any("alertmanager_receivers" in error and "opsgenie" in error for error in errors), failed[0]
+    assert SECRET not in process.stdout + process.stderr
