@@ -168,12 +168,73 @@ def test_preflight_passes_on_ec2_hosts_with_secrets_from_secrets_manager(moto: s
 
 
 def test_preflight_stops_on_a_missing_secret_and_names_it(moto: str, tmp_path: Path) -> None:
-    """Today a failed lookup ends the preflight with the lookup's error (the secret's name) rather than
-    joining the list of problems: see the proposed change to playbooks/preflight.yml."""
+    """A failed lookup fails the preflight with the lookup's error, which names the secret."""
     inventory = ec2_inventory_with_lookups(tmp_path / "ec2", **{APP_SECRET: "corvid/production/redis/gone"})
     rc, result, stdout = run_preflight(moto, inventory)
     assert rc != 0, stdout[-3000:]
     assert result is not None and result.get("failed"), stdout[-3000:]
-    assert "Failed to find secret corvid/production/redis/gone" in result["msg"], result["msg"]
+    assert "Failed to find secret corvid/production/redis/gone" in str(result["msg"]), result["msg"]
     replication = secretsmanager(moto).get_secret_value(SecretId=REPLICATION_SECRET)["SecretString"]
     assert replication not in stdout
+
+
+def test_an_inventory_sync_carries_the_lookup_not_the_secret(moto: str, tmp_path: Path) -> None:
+    """AWX syncs an inventory source with `ansible-inventory --list` and stores what it prints: the
+    lookup must travel unresolved (no secret in AWX's database) and resolve in the job that uses it.
+    The job's side is played by an inventory script printing the synced JSON."""
+    source = ec2_inventory_with_lookups(tmp_path / "ec2")
+    sync = subprocess.run(
+        [BIN / "ansible-inventory", "-i", str(source), "--list"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=aws_env(moto),
+        timeout=120,
+        check=True,
+    )
+    sm = secretsmanager(moto)
+    values = [sm.get_secret_value(SecretId=name)["SecretString"] for name in (APP_SECRET, REPLICATION_SECRET)]
+    assert not any(value in sync.stdout + sync.stderr for value in values)
+    cache1 = json.loads(sync.stdout)["_meta"]["hostvars"]["cache1.production.corvid.example"]
+    assert f"'{APP_SECRET}'" in cache1["vault_redis_app_password"]
+    synced = tmp_path / "synced"
+    synced.mkdir()
+    (synced / "inventory.json").write_text(sync.stdout)
+    script = synced / "awx_inventory.py"
+    script.write_text(
+        f"#!{BIN / 'python'}\n"
+        "import pathlib, sys\n"
+        "data = pathlib.Path(__file__).with_name('inventory.json').read_text()\n"
+        "print(data if sys.argv[1:] == ['--list'] else '{}')\n"
+    )
+    script.chmod(0o755)
+    rc, result, stdout = run_preflight(moto, script)
+    assert rc == 0, stdout[-3000:]
+    assert "the inventory (8 hosts) passed every check" in result["msg"]
+    assert not any(value in stdout for value in values)
+    # In the job the lookup runs and yields the value itself, not the expression.
+    playbook = tmp_path / "read_secret.yml"
+    playbook.write_text(
+        "- name: Read cache1's password as a job would\n"
+        "  hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Write it where it belongs\n"
+        "      ansible.builtin.copy:\n"
+        "        content: \"{{ hostvars['cache1.production.corvid.example'].vault_redis_app_password }}\"\n"
+        f"        dest: {tmp_path / 'app.secret'}\n"
+        "        mode: '0600'\n"
+        "      no_log: true\n"
+    )
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-vvv", "-i", str(script), str(playbook)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=aws_env(moto),
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert (tmp_path / "app.secret").read_text() == values[0]
+    assert not any(value in run.stdout + run.stderr for value in values)

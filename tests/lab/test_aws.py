@@ -99,4 +99,4 @@ def test_a_missing_secret_is_named(lab_aws: str, tmp_path: Path) -> None:
     )
     rc, result, stdout = aws.run_preflight(lab_aws, inventory)
     assert rc != 0, stdout[-3000:]
-    assert "Failed to find secret corvid/production/redis/gone" in result["msg"], result["msg"]
+    assert "Failed to find secret corvid/production/redis/gone" in str(result["msg"]), result["msg"]
