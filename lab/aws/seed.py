@@ -13,7 +13,7 @@ value; it only puts back what differs from the shape below (a tag, a state).
 This script is for lab endpoints only: it refuses to run without an explicit endpoint URL, so it
 never writes to a real AWS account. Secret values are printed nowhere.
 
-    lab/aws/seed.py --endpoint-url https://localhost:9000 --ca-bundle .cache/pki/lab/ca.crt
+    lab/aws/seed.py --endpoint-url https://localhost:9000 --ca-bundle .cache/pki/lab/ca.crt --wait 60
     AWS_URL=http://127.0.0.1:5000 lab/aws/seed.py --json
 """
 
@@ -24,10 +24,12 @@ import json
 import os
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_REGION = "eu-central-1"
 # The ClientToken prefix that marks (and identifies) the instances this script made.
@@ -153,6 +155,19 @@ def seed_secrets(sm, names: list[str], environment: str) -> list[str]:
     return report
 
 
+def wait_for(ec2, seconds: float) -> None:
+    """Return once the endpoint answers an EC2 call; after `seconds`, let the last error through."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            ec2.describe_availability_zones()
+            return
+        except (BotoCoreError, ClientError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -167,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--region", default=os.environ.get("AWS_REGION") or DEFAULT_REGION)
     parser.add_argument("--environment", default="production", help="the environment the secrets are named for")
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="wait up to this long for the endpoint to answer"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as a JSON list")
     args = parser.parse_args(argv)
     if not args.endpoint_url:
@@ -178,8 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         "verify": args.ca_bundle if args.ca_bundle else True,
         "config": Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     }
-    report = seed_instances(session.client("ec2", **options), production_shape())
-    report += seed_secrets(session.client("secretsmanager", **options), production_secrets(args.environment), "lab")
+    ec2 = session.client("ec2", **options)
+    try:
+        wait_for(ec2, args.wait)
+        report = seed_instances(ec2, production_shape())
+        report += seed_secrets(session.client("secretsmanager", **options), production_secrets(args.environment), "lab")
+    except (BotoCoreError, ClientError) as error:
+        sys.exit(f"seed: {args.endpoint_url}: {error}")
     print(json.dumps(report, indent=1) if args.json else "\n".join(report))
     return 0
 
