@@ -377,3 +377,18 @@ def test_an_instance_without_a_role_tag_is_a_clear_error(moto: str, tmp_path: Pa
         assert "bastion1" in run.stderr and "Role" in run.stderr, run.stderr[-2000:]
     finally:
         client.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+def test_the_seed_refuses_to_run_without_an_endpoint() -> None:
+    """lab/aws/seed.py writes to lab endpoints only: without one it stops before any AWS call."""
+    env = {key: value for key, value in os.environ.items() if key not in ("AWS_URL", "AWS_ENDPOINT_URL")}
+    run = subprocess.run(
+        [BIN / "python", ROOT / "lab" / "aws" / "seed.py"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "no endpoint: give --endpoint-url or set AWS_URL" in run.stderr
