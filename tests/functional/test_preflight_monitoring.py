@@ -1,0 +1,292 @@
+"""Every preflight message of the exporters and prometheus roles (the runner lives in test_preflight.py).
+
+Bad input of the monitoring tier fails before any change, naming the variable: an exporter port
+used twice, an unknown severity, a rule that does not parse, a retention that is not a duration,
+a target announced over plain http. PromQL beyond bracket balance is promtool's job on the host
+(molecule/monitoring checks that a rejected rule file never replaces the running one).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_preflight import run_preflight, run_role_on_localhost
+
+SECRET = "monitoring-preflight-secret-7c1e"
+EXPORTERS = {"exporters_basic_auth_password": SECRET}
+# Each prometheus case reads only its own host's announcements.
+PROMETHEUS = {
+    "prometheus_web_password": SECRET,
+    "prometheus_scrape_password": SECRET,
+    "prometheus_target_hosts": ["{{ inventory_hostname }}"],
+}
+
+
+def rule(**changes):
+    base = {"alert": "Extra", "expr": "up == 0", "labels": {"severity": "P2"}, "annotations": {"summary": "s"}}
+    return {**base, **changes}
+
+
+def rules(*items, name="extra"):
+    return {"prometheus_extra_rules": [{"name": name, "rules": list(items)}]}
+
+
+# host name: (role, host variables, the one expected message)
+CASES: dict[str, tuple[str, dict, str]] = {
+    "exporters_port_used_twice": (
+        "exporters",
+        {
+            **EXPORTERS,
+            "exporters_enabled": ["node", "redis"],
+            "exporters_redis_port": 9100,
+            "exporters_redis_password": SECRET,
+        },
+        "exporters_redis_port and exporters_node_port are both 9100 on this host",
+    ),
+    "exporters_port_out_of_range": (
+        "exporters",
+        {**EXPORTERS, "exporters_node_port": 70000},
+        'exporters_node_port must be a TCP port (1-65535), not "70000"',
+    ),
+    "exporters_listed_twice": (
+        "exporters",
+        {**EXPORTERS, "exporters_enabled": ["node", "node"]},
+        'exporters_enabled lists "node" more than once',
+    ),
+    "exporters_without_password": ("exporters", {}, "exporters_basic_auth_password is empty: set it (from vault)"),
+    "exporters_password_newline": (
+        "exporters",
+        {"exporters_basic_auth_password": SECRET + "\n"},
+        "exporters_basic_auth_password must not contain control characters",
+    ),
+    "exporters_bad_username": (
+        "exporters",
+        {**EXPORTERS, "exporters_basic_auth_username": "pro metheus"},
+        "exporters_basic_auth_username must be a user name",
+    ),
+    "exporters_relative_certificate": (
+        "exporters",
+        {**EXPORTERS, "exporters_tls_cert_file": "exporters.crt"},
+        "exporters_tls_cert_file must be an absolute path",
+    ),
+    "exporters_postgres_without_password": (
+        "exporters",
+        {**EXPORTERS, "exporters_enabled": ["node", "postgres"]},
+        "exporters_postgres_password is empty",
+    ),
+    "exporters_redis_without_password": (
+        "exporters",
+        {**EXPORTERS, "exporters_enabled": ["redis"]},
+        "exporters_redis_password is empty",
+    ),
+    "exporters_redis_bad_address": (
+        "exporters",
+        {
+            **EXPORTERS,
+            "exporters_enabled": ["redis"],
+            "exporters_redis_password": SECRET,
+            "exporters_redis_address": "cache1:6379",
+        },
+        "exporters_redis_address must be a redis:// or rediss:// URL",
+    ),
+    "exporters_extra_arg_injection": (
+        "exporters",
+        {**EXPORTERS, "exporters_node_extra_args": ["--collector.systemd --web.config.file="]},
+        "exporters_node_extra_args[0] must be one --flag[=value]",
+    ),
+    "exporters_probe_bad_url": (
+        "exporters",
+        {**EXPORTERS, "exporters_enabled": ["blackbox"], "exporters_blackbox_probes": [{"url": "edge1:443"}]},
+        "exporters_blackbox_probes[0].url must be an http(s) URL",
+    ),
+    "exporters_probe_unknown_module": (
+        "exporters",
+        {
+            **EXPORTERS,
+            "exporters_enabled": ["blackbox"],
+            "exporters_blackbox_probes": [{"url": "https://edge1/", "module": "icmp"}],
+        },
+        'exporters_blackbox_probes[0].module "icmp" is not a module',
+    ),
+    "prometheus_retention_words": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_retention": "30 days"},
+        'prometheus_retention must be a Prometheus duration such as 30d, 2w, 12h or 1h30m, not "30 days"',
+    ),
+    "prometheus_retention_zero": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_retention": "0d"},
+        'prometheus_retention must be a Prometheus duration such as 30d, 2w, 12h or 1h30m, not "0d"',
+    ),
+    "prometheus_scrape_interval_number": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_scrape_interval": "30"},
+        "prometheus_scrape_interval must be a Prometheus duration",
+    ),
+    "prometheus_unknown_severity": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(labels={"severity": "critical"}))},
+        'prometheus_extra_rules[0].rules[0] (Extra): labels.severity must be one of P0, P1, P2, P3, not "critical"',
+    ),
+    "prometheus_severity_missing": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(labels={}))},
+        'prometheus_extra_rules[0].rules[0] (Extra): labels.severity must be one of P0, P1, P2, P3, not ""',
+    ),
+    "prometheus_rule_does_not_parse": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(), rule(alert="Broken", expr="rate(up[5m] > 0"))},
+        "prometheus_extra_rules[0].rules[1] (Broken): expr does not parse (unbalanced brackets)",
+    ),
+    "prometheus_rule_without_expr": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(expr=""))},
+        "prometheus_extra_rules[0].rules[0] (Extra) has no expr",
+    ),
+    "prometheus_rule_alert_and_record": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(record="job:up:sum"))},
+        "prometheus_extra_rules[0].rules[0] must have either alert or record",
+    ),
+    "prometheus_rule_without_summary": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(annotations={}))},
+        "prometheus_extra_rules[0].rules[0] (Extra): annotations.summary is required",
+    ),
+    "prometheus_rule_bad_for": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(**{"for": "five minutes"}))},
+        'prometheus_extra_rules[0].rules[0] (Extra): for must be a Prometheus duration such as 5m, not "five minutes"',
+    ),
+    "prometheus_rule_group_taken": (
+        "prometheus",
+        {**PROMETHEUS, **rules(rule(), name="corvid-hosts")},
+        'prometheus_extra_rules[0].name "corvid-hosts" is taken',
+    ),
+    "prometheus_without_web_password": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_web_password": ""},
+        "prometheus_web_password is empty: set it (from vault).",
+    ),
+    "prometheus_without_scrape_password": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_scrape_password": ""},
+        "prometheus_scrape_password is empty: set it (from vault).",
+    ),
+    "prometheus_alertmanager_without_port": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_alertmanagers": ["mon1"], "prometheus_alertmanager_password": SECRET},
+        'prometheus_alertmanagers[0] must be host:port (scraped over https), not "mon1"',
+    ),
+    "prometheus_alertmanager_without_password": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_alertmanagers": ["mon1:9093"]},
+        "prometheus_alertmanager_password is empty: set it (from vault).",
+    ),
+    "prometheus_port_out_of_range": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_port": 0},
+        "prometheus_port must be a TCP port (1-65535)",
+    ),
+    "prometheus_target_over_http": (
+        "prometheus",
+        {
+            **PROMETHEUS,
+            "app_prometheus_targets": [{"job": "app", "port": 8001, "scheme": "http", "metrics_path": "/metrics"}],
+        },
+        'prometheus_target_over_http: app_prometheus_targets[0] (app) has scheme "http": Prometheus scrapes over https',
+    ),
+    "prometheus_target_without_port": (
+        "prometheus",
+        {**PROMETHEUS, "app_prometheus_targets": [{"job": "app", "scheme": "https"}]},
+        "prometheus_target_without_port: app_prometheus_targets[0] (app) needs a TCP port",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    cases = {name: (role, variables) for name, (role, variables, _) in CASES.items()}
+    cases["exporters_good"] = (
+        "exporters",
+        {
+            **EXPORTERS,
+            "exporters_enabled": ["node", "postgres", "redis", "nginx", "blackbox"],
+            "exporters_postgres_password": SECRET,
+            "exporters_redis_password": SECRET,
+            "exporters_blackbox_probes": [{"url": "https://edge1/"}, {"url": "https://edge1:8443/", "module": "https"}],
+        },
+    )
+    cases["prometheus_good"] = (
+        "prometheus",
+        {
+            **PROMETHEUS,
+            **rules(rule(expr='sum by (job) (rate(http_requests_total{status=~"5.."}[5m])) > 1', **{"for": "5m"})),
+            "prometheus_alertmanagers": ["mon1:9093"],
+            "prometheus_alertmanager_password": SECRET,
+            "app_prometheus_targets": [{"job": "app", "port": 8001, "scheme": "https", "metrics_path": "/metrics"}],
+        },
+    )
+    return run_preflight(tmp_path_factory.mktemp("preflight_monitoring"), cases)
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    messages, output = preflight
+    expected = CASES[host][2]
+    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
+    assert len(messages[host]) == 1, messages[host]
+    assert expected in messages[host][0], messages[host]
+    assert SECRET not in json.dumps(messages[host])
+
+
+@pytest.mark.parametrize("host", ["exporters_good", "prometheus_good"])
+def test_good_variables_pass(preflight, host):
+    messages, _ = preflight
+    assert host not in messages, messages.get(host)
+
+
+def test_secret_values_stay_out_of_the_whole_output(preflight):
+    _, output = preflight
+    assert SECRET not in output
+
+
+def test_unknown_exporter_fails_in_the_argument_spec(tmp_path):
+    """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Exporters\n  hosts: localhost\n  roles:\n    - role: corvid.platform.exporters\n",
+        {"exporters_enabled": ["node", "mysql"], **EXPORTERS, "ansible_python_interpreter": sys.executable},
+        "--tags",
+        "exporters_preflight",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any("exporters_enabled" in error and "mysql" in error for error in errors), failed[0]
+
+
+def test_retention_fails_before_any_change(tmp_path):
+    """The whole role on localhost in check mode: the first failure is the preflight, nothing ran before it."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Prometheus\n  hosts: localhost\n  roles:\n    - role: corvid.platform.prometheus\n",
+        {**PROMETHEUS, "prometheus_retention": "a month", "ansible_python_interpreter": sys.executable},
+        "--check",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    assert 'prometheus_retention must be a Prometheus duration such as 30d, 2w, 12h or 1h30m, not "a month"' in str(
+        failed[0].get("msg")
+    )
+    plays = json.loads(process.stdout)["plays"]
+    changed = [
+        task["task"]["name"]
+        for play in plays
+        for task in play["tasks"]
+        for r in task["hosts"].values()
+        if r.get("changed")
+    ]
+    assert changed == []
