@@ -17,10 +17,21 @@ SLACK = {"name": "chat", "type": "slack", "api_url": f"https://hooks.slack.com/s
 PAGER = {"name": "pager", "type": "pagerduty", "routing_key": SECRET}
 MAIL = {"name": "mail", "type": "email", "to": "ops@example.com"}
 SMTP = {"alertmanager_smtp_smarthost": "smtp.example.com:587", "alertmanager_smtp_from": "am@example.com"}
+KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBFtest\n-----END PGP PUBLIC KEY BLOCK-----\n"
+GRAFANA = {
+    "grafana_apt_signing_key": KEY,
+    "grafana_admin_password": SECRET,
+    "grafana_secret_key": SECRET * 2,
+    "grafana_datasource_password": SECRET,
+}
 
 
 def am(**variables):
     return ("alertmanager", {**USERS, **variables})
+
+
+def grafana(**variables):
+    return ("grafana", {**GRAFANA, **variables})
 
 
 # host name: ((role, host variables), the one expected message)
@@ -118,6 +129,55 @@ CASES: dict[str, tuple[tuple[str, dict], str]] = {
         "alertmanager_inhibit_rules[0] needs source_matchers and target_matchers",
     ),
     "am_bcrypt_cost_too_low": (am(alertmanager_bcrypt_cost=4), "alertmanager_bcrypt_cost must be between 10 and 16"),
+    "grafana_without_admin_password": (
+        grafana(grafana_admin_password=""),
+        "grafana_admin_password is empty: set it (from vault)",
+    ),
+    "grafana_datasource_uid_mismatch": (
+        grafana(grafana_datasource_uid="prom"),
+        'grafana_datasource_uid is "prom" but the dashboards platform-overview, postgresql, redis, nginx, app,'
+        ' mcp-endpoints, backups query datasource uid "prometheus"',
+    ),
+    "grafana_unknown_dashboard": (
+        grafana(grafana_dashboards=["redis", "kafka"]),
+        'grafana_dashboards[1]: "kafka" is not a dashboard of the role',
+    ),
+    "grafana_dashboard_path": (
+        grafana(grafana_dashboards=["../../../etc/passwd"]),
+        'grafana_dashboards[0]: "../../../etc/passwd" is not a dashboard of the role',
+    ),
+    "grafana_without_signing_key": (
+        grafana(grafana_apt_signing_key=""),
+        "grafana_apt_signing_key is empty: set it to Grafana's APT signing key",
+    ),
+    "grafana_key_not_armoured": (
+        grafana(grafana_apt_signing_key="mQINBFtest"),
+        "grafana_apt_signing_key must be an ASCII-armoured OpenPGP public key",
+    ),
+    "grafana_key_file_missing": (
+        grafana(grafana_apt_signing_key="", grafana_apt_signing_key_file="/nonexistent/grafana.asc"),
+        'grafana_apt_signing_key_file "/nonexistent/grafana.asc" is not a file on the controller',
+    ),
+    "grafana_short_secret_key": (
+        grafana(grafana_secret_key="short"),
+        "grafana_secret_key must be at least 16 characters",
+    ),
+    "grafana_datasource_without_password": (
+        grafana(grafana_datasource_password=""),
+        'grafana_datasource_username is "grafana" but grafana_datasource_password is empty',
+    ),
+    "grafana_datasource_url_not_http": (
+        grafana(grafana_datasource_url="mon1:9090"),
+        'grafana_datasource_url must be the http(s) URL of Prometheus (e.g. https://mon1:9090), not "mon1:9090"',
+    ),
+    "grafana_repository_url_not_http": (
+        grafana(grafana_apt_repository_url="ftp://apt.grafana.com"),
+        "grafana_apt_repository_url must be an http(s) URL",
+    ),
+    "grafana_ini_injection": (
+        grafana(grafana_domain="mon1\n[auth.anonymous]\nenabled = true"),
+        "grafana_domain must be one line without ; or # (grafana.ini)",
+    ),
 }
 
 # host name: variables that pass.
@@ -134,6 +194,8 @@ GOOD: dict[str, tuple[str, dict]] = {
         "alertmanager",
         {"alertmanager_tls_enabled": False, "alertmanager_web_auth_enabled": False},
     ),
+    "grafana_good": grafana(),
+    "grafana_good_without_datasource_auth": grafana(grafana_datasource_username="", grafana_datasource_password=""),
 }
 
 
@@ -203,4 +265,23 @@ def test_an_unknown_receiver_type_fails_in_the_argument_spec(tmp_path):
     assert len(failed) == 1, failed
     errors = failed[0].get("argument_errors", [])
     assert any("alertmanager_receivers" in error and "opsgenie" in error for error in errors), failed[0]
+    assert SECRET not in process.stdout + process.stderr
+
+
+def test_grafana_without_an_admin_password_fails_before_any_change(tmp_path):
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Dashboards\n  hosts: localhost\n  roles:\n    - role: corvid.platform.grafana\n",
+        {**GRAFANA, "grafana_admin_password": ""},
+        "--check",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    assert failed[0]["msg"] == [
+        "grafana_admin_password is empty: set it (from vault); Grafana's default admin/admin is never used."
+    ]
+    report = json.loads(process.stdout)
+    names = [task["task"]["name"] for play in report["plays"] for task in play["tasks"]]
+    assert names[-1].endswith("Check the role's variables before any change"), names
+    assert report["stats"]["localhost"]["changed"] == 0
     assert SECRET not in process.stdout + process.stderr
