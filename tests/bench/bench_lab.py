@@ -3,17 +3,16 @@
 (no-change) converge, and count the tasks each host runs. Prints a table.
 
 It removes and recreates the lab containers (apt packages come from the lab's cache).
-Run it with tests/tools on PYTHONPATH, as `make bench` does.
+Run it with tests/tools on PYTHONPATH, as `make bench` does. `--edge-only` measures the
+edge's requests per second on the running lab (TLS 1.3 beside plain HTTP) and nothing else.
 """
 
 from __future__ import annotations
 
-import http.client
+import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -43,37 +42,96 @@ def playbook(*args: str) -> tuple[float, str]:
 
 EDGE_PORT = 8443  # edge1:443 published on 127.0.0.1 (inventories/lab/hosts.yml)
 EDGE_CA = ROOT / ".cache" / "pki" / "lab" / "ca.crt"
+EDGE_CONTAINER = "corvid-lab-edge1"
+EDGE_PLAIN_PORT = 8090  # the site's plain_http_listen on edge1's loopback (inventories/lab/group_vars/edge)
+EDGE_CONNECTIONS = 4
+EDGE_REQUESTS = 500
 
+# The load client: `connections` processes, each with one keep-alive connection (the TLS
+# handshake included) sending `requests` GETs one after the other; requests per second over
+# the wall time of all of them. Standard library only, so that the very same code runs on
+# the machine and inside edge1 (Debian's python3).
+EDGE_CLIENT = """
+import http.client, json, multiprocessing, ssl, sys, time
+args = json.loads(sys.argv[1])
 
-def edge_rps(path: str, connections: int = 4, requests: int = 500) -> float:
-    """Requests per second through the edge's TLS 1.3, keep-alive, `connections` clients at once."""
-    context = ssl.create_default_context(cafile=str(EDGE_CA))
-    errors: list[str] = []
-
-    def client() -> None:
-        conn = http.client.HTTPSConnection("localhost", EDGE_PORT, context=context, timeout=10)
-        for _ in range(requests):
-            conn.request("GET", path)
+def client(start, results):
+    if args["tls"]:
+        context = ssl.create_default_context(cafile=args["ca"])
+        conn = http.client.HTTPSConnection("localhost", args["port"], context=context, timeout=10)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", args["port"], timeout=10)
+    start.wait()
+    try:
+        for _ in range(args["requests"]):
+            conn.request("GET", args["path"], headers={"Host": "localhost"})
             response = conn.getresponse()
             response.read()
             if response.status != 200:
-                errors.append(f"{path}: {response.status}")
+                results.put("%s: %s" % (args["path"], response.status))
                 return
         conn.close()
+        results.put("")
+    except Exception as error:
+        results.put("%s: %r" % (args["path"], error))
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    start = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - start
-    if errors:
-        sys.exit(f"bench: the edge answered {errors[0]}")
-    return connections * requests / elapsed
+if __name__ == "__main__":
+    start, results = multiprocessing.Event(), multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=client, args=(start, results)) for _ in range(args["connections"])]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    start.set()
+    errors = [error for error in (results.get(timeout=300) for _ in workers) if error]
+    elapsed = time.monotonic() - began
+    for worker in workers:
+        worker.join()
+    print(json.dumps({"errors": errors, "rps": args["connections"] * args["requests"] / elapsed}))
+"""
+
+
+def edge_rps(path: str, tls: bool = True, inside: bool = True) -> float:
+    """Requests per second to the edge's `path`, keep-alive, EDGE_CONNECTIONS clients at once.
+
+    inside: the client runs in edge1 (docker exec) against its loopback, TLS 1.3 on :443 or
+    the same server's plain listener; the two differ by TLS alone. Otherwise it runs on the
+    machine against the published 127.0.0.1:8443 (through docker's port forwarding).
+    """
+    args = {"path": path, "tls": tls, "connections": EDGE_CONNECTIONS, "requests": EDGE_REQUESTS}
+    if inside:
+        args.update(port=443 if tls else EDGE_PLAIN_PORT, ca="/etc/corvid/pki/ca.crt")
+        command = ["docker", "exec", "-i", EDGE_CONTAINER, "python3", "-", json.dumps(args)]
+    else:
+        args.update(port=EDGE_PORT, ca=str(EDGE_CA))
+        command = [sys.executable, "-", json.dumps(args)]
+    run = subprocess.run(command, input=EDGE_CLIENT, capture_output=True, text=True, timeout=600, check=False)
+    if run.returncode:
+        sys.exit(f"bench: the edge client failed ({path}, tls={tls}):\n{run.stderr[-2000:]}")
+    result = json.loads(run.stdout)
+    if result["errors"]:
+        sys.exit(f"bench: the edge answered {result['errors'][0]}")
+    return result["rps"]
+
+
+def print_edge() -> None:
+    print(
+        f"edge (keep-alive, {EDGE_CONNECTIONS} clients x {EDGE_REQUESTS} requests; client inside edge1 on its loopback,"
+        " the same server with and without TLS):"
+    )
+    print(f"  {'':32} {'TLS 1.3':>10} {'plain HTTP':>11} {'TLS cost':>9}")
+    for label, path in (("static location (/health)", "/health"), ("stand-in upstream (/api/health)", "/api/health")):
+        tls, plain = edge_rps(path, tls=True), edge_rps(path, tls=False)
+        print(f"  {label:32} {tls:10.0f} {plain:11.0f} {1 - tls / plain:9.0%}   requests/s")
+    through = edge_rps("/health", inside=False)
+    print(f"  from the machine, TLS 1.3 through 127.0.0.1:{EDGE_PORT} (/health): {through:.0f} requests/s")
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--edge-only"]:
+        # The edge's requests/s on the running lab, without recreating it.
+        print_edge()
+        return 0
     playbook("lab/lab.yml", "-e", "lab_state=absent")
     (ROOT / ".cache" / "facts").mkdir(parents=True, exist_ok=True)
     for cached in (ROOT / ".cache" / "facts").iterdir():
@@ -97,9 +155,7 @@ def main() -> int:
             f"{row['changed']:>14} {row['skipped']:>8}"
         )
     print()
-    print("edge (TLS 1.3, keep-alive, 4 clients x 500 requests on 127.0.0.1:8443):")
-    print(f"  static location (/health):           {edge_rps('/health'):8.0f} requests/s")
-    print(f"  stand-in upstream (/api/health):     {edge_rps('/api/health'):8.0f} requests/s")
+    print_edge()
     return 0
 
 
