@@ -107,3 +107,16 @@ def test_app_metrics_are_not_public(context):
     config = lab_host("edge1").run("nginx -T 2>/dev/null").stdout
     assert "upstream api" in config
     assert ":8001" not in config
+
+
+def test_plain_listener_for_the_benchmark_stays_on_edge1s_loopback():
+    """The lab's plain-HTTP listener (for `make bench`): the same site without TLS, reachable
+    from inside edge1 only."""
+    edge = lab_host("edge1")
+    assert edge.socket("tcp://127.0.0.1:8090").is_listening
+    assert not edge.socket("tcp://0.0.0.0:8090").is_listening
+    answer = edge.check_output(
+        "python3 -c \"import http.client as h; c=h.HTTPConnection('127.0.0.1', 8090, timeout=10); "
+        "c.request('GET', '/health', headers={'Host': 'localhost'}); r=c.getresponse(); print(r.status, r.read())\""
+    )
+    assert answer == "200 b'ok\\n'"
