@@ -362,6 +362,34 @@ def test_nginx_org_repository_in_check_mode(host):
     assert not host.file("/etc/apt/preferences.d/nginx-org.pref").exists
 
 
+def test_check_mode_with_a_certificate_not_there_yet(host):
+    """A new site whose certificate the real run would first create: --check reads no
+    certificate, shows the site without stapling, fails nothing and writes nothing."""
+    name = host.backend.get_hostname()
+    new = {
+        "name": "new",
+        "server_names": ["new.test"],
+        "tls_certificate": "/etc/corvid/pki/new.fullchain.crt",
+        "tls_certificate_key": "/etc/corvid/pki/private/new.key",
+        "locations": [{"path": "= /health", "return": '200 "ok\\n"'}],
+    }
+    run = ansible_playbook(
+        "converge.yml", "--limit", name, "--check", "--diff", "-e", json.dumps({"nginx_sites": [new]})
+    )
+    assert run.returncode == 0, failures(run, name) or run.stderr
+    assert json.loads(run.stdout)["stats"][name]["failures"] == 0
+    read = task_result(run, name, "Read the sites' certificates for an OCSP responder")["results"]
+    assert [item.get("failed", False) for item in read] == [False]
+    assert "not found" in read[0]["msg"]
+    written = task_result(run, name, "Write the nginx configuration")["results"]
+    site = next(item for item in written if item["item"].get("site", {}).get("name") == "new")
+    assert site["changed"] is True
+    diff = site["diff"][0] if isinstance(site["diff"], list) else site["diff"]
+    assert "server_name new.test;" in diff["after"]
+    assert "ssl_stapling" not in diff["after"]
+    assert not host.file("/etc/nginx/corvid/sites/new.conf").exists
+
+
 def test_install_from_nginx_org():
     pytest.skip(
         "the install from nginx.org is not exercised here: the test hosts cannot reach nginx.org "
