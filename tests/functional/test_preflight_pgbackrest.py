@@ -1,0 +1,160 @@
+"""Every preflight message of the pgbackrest role (the runner lives in test_preflight.py).
+
+The restore entry point's checks against the repositories (an unknown set, a target time in
+the future or before the oldest backup) need real backups: molecule/pgbackrest tests them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_preflight import run_preflight, run_role_on_localhost
+
+SECRET = "preflight-pgbackrest-secret-7f3c"
+REPO = {"endpoint": "objects1", "bucket": "corvid-backups-primary", "key": SECRET, "secret": SECRET}
+GOOD_VARIABLES = {"pgbackrest_repos": [REPO], "pgbackrest_cipher_pass": SECRET}
+
+
+def with_changes(**changes):
+    return {**GOOD_VARIABLES, **changes}
+
+
+def repo(**changes):
+    return {**REPO, **changes}
+
+
+# host name: (host variables, the one expected message)
+CASES: dict[str, tuple[dict, str]] = {
+    "pgbackrest_retention_zero": (
+        with_changes(pgbackrest_retention_full=0),
+        "pgbackrest_retention_full is 0: keep at least 1",
+    ),
+    "pgbackrest_repo_retention_zero": (
+        with_changes(pgbackrest_repos=[repo(retention_full=0)]),
+        "pgbackrest_repos[0].retention_full is 0",
+    ),
+    "pgbackrest_no_passphrase": (
+        {"pgbackrest_repos": [REPO]},
+        "pgbackrest_cipher_pass is empty but pgbackrest_cipher_type is aes-256-cbc",
+    ),
+    "pgbackrest_passphrase_newline": (
+        with_changes(pgbackrest_cipher_pass=SECRET + "\n"),
+        "pgbackrest_cipher_pass must be one line",
+    ),
+    "pgbackrest_no_repository": (with_changes(pgbackrest_repos=[]), "pgbackrest_repos is empty"),
+    "pgbackrest_five_repositories": (
+        with_changes(pgbackrest_repos=[REPO] * 5),
+        "pgbackrest_repos has 5 entries",
+    ),
+    "pgbackrest_repo_without_endpoint": (
+        with_changes(pgbackrest_repos=[REPO, repo(endpoint="")]),
+        "pgbackrest_repos[1].endpoint is missing",
+    ),
+    "pgbackrest_repo_without_bucket": (
+        with_changes(pgbackrest_repos=[repo(bucket="")]),
+        "pgbackrest_repos[0].bucket is missing",
+    ),
+    "pgbackrest_repo_without_secret": (
+        with_changes(pgbackrest_repos=[repo(secret="")]),
+        "pgbackrest_repos[0].secret is missing: set it (from vault)",
+    ),
+    "pgbackrest_repo_endpoint_url": (
+        with_changes(pgbackrest_repos=[repo(endpoint="https://objects1/")]),
+        "pgbackrest_repos[0].endpoint must be a host name",
+    ),
+    "pgbackrest_repo_bad_bucket": (
+        with_changes(pgbackrest_repos=[repo(bucket="Backups_1")]),
+        "pgbackrest_repos[0].bucket must be an S3 bucket name",
+    ),
+    "pgbackrest_repo_relative_path": (
+        with_changes(pgbackrest_repos=[repo(path="pgbackrest")]),
+        "pgbackrest_repos[0].path must be absolute",
+    ),
+    "pgbackrest_repo_key_injection": (
+        with_changes(pgbackrest_repos=[repo(region="us-east-1\nrepo1-path=/elsewhere")]),
+        "pgbackrest_repos[0].region must be one line",
+    ),
+    "pgbackrest_bad_stanza": (with_changes(pgbackrest_stanza="my stanza"), "pgbackrest_stanza must be a name"),
+    "pgbackrest_two_full_schedules": (
+        with_changes(
+            pgbackrest_schedules=[{"type": "full", "on_calendar": "daily"}, {"type": "full", "on_calendar": "weekly"}]
+        ),
+        'pgbackrest_schedules has more than one "full" entry',
+    ),
+    "pgbackrest_diff_without_full": (
+        with_changes(pgbackrest_schedules=[{"type": "diff", "on_calendar": "daily"}]),
+        "pgbackrest_schedules has no full backup",
+    ),
+    "pgbackrest_schedule_injection": (
+        with_changes(pgbackrest_schedules=[{"type": "full", "on_calendar": "daily\nExecStart=/bin/true"}]),
+        "pgbackrest_schedules[0].on_calendar must be one systemd calendar expression",
+    ),
+    "pgbackrest_bad_global_option": (
+        with_changes(pgbackrest_global_options={"Log Level": "debug"}),
+        'pgbackrest_global_options "Log Level"',
+    ),
+    "pgbackrest_bad_port": (with_changes(pgbackrest_pg_port=70000), "pgbackrest_pg_port must be a TCP port"),
+    "pgbackrest_relative_metrics_file": (
+        with_changes(pgbackrest_metrics_file="pgbackrest.prom"),
+        "pgbackrest_metrics_file must be an absolute path",
+    ),
+}
+
+GOOD: dict[str, dict] = {
+    "pgbackrest_good": GOOD_VARIABLES,
+    "pgbackrest_good_two_regions": with_changes(
+        pgbackrest_repos=[REPO, repo(bucket="corvid-backups-copy", region="eu-west-1")],
+        pgbackrest_schedules=[{"type": "full", "on_calendar": "daily"}, {"type": "diff", "on_calendar": "hourly"}],
+    ),
+    "pgbackrest_good_unencrypted": {"pgbackrest_repos": [REPO], "pgbackrest_cipher_type": "none"},
+}
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    cases = {name: ("pgbackrest", variables) for name, (variables, _) in CASES.items()}
+    cases.update((name, ("pgbackrest", variables)) for name, variables in GOOD.items())
+    return run_preflight(tmp_path_factory.mktemp("preflight_pgbackrest"), cases)
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    messages, output = preflight
+    expected = CASES[host][1]
+    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
+    assert len(messages[host]) == 1, messages[host]
+    assert expected in messages[host][0], messages[host]
+    assert SECRET not in json.dumps(messages[host])
+
+
+@pytest.mark.parametrize("host", GOOD)
+def test_good_variables_pass(preflight, host):
+    messages, output = preflight
+    assert host not in messages, messages.get(host)
+    assert f'"{host}"' in output, f"{host} did not run"
+
+
+@pytest.mark.parametrize(
+    ("variables", "variable", "value"),
+    [
+        ({"pgbackrest_retention_full_type": "forever"}, "pgbackrest_retention_full_type", "forever"),
+        ({"pgbackrest_cipher_type": "des"}, "pgbackrest_cipher_type", "des"),
+        ({"pgbackrest_repos": [repo(uri_style="virtual")]}, "uri_style", "virtual"),
+    ],
+)
+def test_bad_choice_fails_in_the_argument_spec(tmp_path, variables, variable, value):
+    """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Backups\n  hosts: localhost\n  roles:\n    - role: corvid.platform.pgbackrest\n",
+        {**GOOD_VARIABLES, **variables, "ansible_python_interpreter": sys.executable},
+        "--tags",
+        "pgbackrest_preflight",
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    errors = failed[0].get("argument_errors", [])
+    assert any(variable in error and value in error for error in errors), failed[0]
+    assert SECRET not in json.dumps(failed)
