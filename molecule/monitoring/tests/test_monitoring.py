@@ -252,8 +252,9 @@ def test_a_bad_rule_never_replaces_the_good_ones():
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
     )
     assert run.returncode != 0, run.stdout[-3000:]
-    assert "prometheus_extra_rules: promtool check rules rejected the candidate" in run.stdout, run.stdout[-3000:]
-    assert "parse error" in run.stdout, run.stdout[-3000:]
+    output = " ".join((run.stdout + run.stderr).split())  # failures go to stderr, wrapped
+    assert "prometheus_extra_rules: promtool check rules rejected the candidate" in output, run.stdout[-3000:]
+    assert "parse error" in output, run.stdout[-3000:]
     assert (
         hashlib.sha256(prom.file(EXTRA_RULES).content_string.encode()).hexdigest()
         == hashlib.sha256(before.encode()).hexdigest()
