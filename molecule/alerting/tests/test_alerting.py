@@ -133,7 +133,7 @@ def test_secrets_stay_in_files_only_prometheus_reads(host):
     assert "min_version: TLS13" in web
     assert "$2b$10$" in web
     assert not any(secret in web for secret in SECRETS)
-    assert host.run("sudo -u prometheus test -r /etc/corvid/pki/private/monitoring.key").rc == 0
+    assert host.run("sudo -u prometheus test -r /etc/corvid/pki/private/alertmanager.key").rc == 0
     assert "test-pagerduty-secret" in host.file("/etc/prometheus/alertmanager.yml").content_string
 
 
