@@ -12,7 +12,7 @@ import json
 import sys
 
 import pytest
-from test_preflight import run_preflight, run_role_on_localhost
+from test_preflight import ROOT, run_preflight, run_role_on_localhost
 
 SECRET = "monitoring-preflight-secret-7c1e"
 EXPORTERS = {"exporters_basic_auth_password": SECRET}
@@ -290,3 +290,64 @@ def test_retention_fails_before_any_change(tmp_path):
         if r.get("changed")
     ]
     assert changed == []
+
+
+def render_targets(hostvars: dict) -> dict:
+    """roles/prometheus/templates/targets.j2 with Ansible's templating, over the given hostvars."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    variables = {
+        "hostvars": hostvars,
+        "prometheus_target_hosts": list(hostvars),
+        "prometheus_tiers": ["database", "cache", "edge", "app", "monitoring", "mcp_checkers"],
+    }
+    source = (ROOT / "roles/prometheus/templates/targets.j2").read_text()
+    return json.loads(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(source)))
+
+
+NODE = {"job": "node", "port": 9100, "scheme": "https", "metrics_path": "/metrics"}
+REDIS = {"job": "redis", "port": 9121, "scheme": "https", "metrics_path": "/metrics"}
+
+
+def test_targets_come_from_every_hosts_announcements():
+    hostvars = {
+        "cache1": {"group_names": ["cache", "lab"], "exporters_prometheus_targets": [NODE, REDIS]},
+        "mon1": {
+            "group_names": ["lab", "mcp_checkers", "monitoring"],
+            "exporters_prometheus_targets": [
+                NODE,
+                {
+                    **NODE,
+                    "job": "blackbox",
+                    "port": 9115,
+                    "metrics_path": "/probe",
+                    "probes": [{"url": "https://edge1/", "module": "https_tls13"}],
+                },
+            ],
+        },
+        "acme1": {"group_names": ["lab_services"]},
+    }
+    jobs = render_targets(hostvars)
+    assert jobs["node"] == [
+        {"targets": ["cache1:9100"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}},
+        {"targets": ["mon1:9100"], "labels": {"tier": "monitoring", "__metrics_path__": "/metrics"}},
+    ]
+    assert jobs["redis"] == [{"targets": ["cache1:9121"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}}]
+    assert jobs["blackbox"] == [
+        {
+            "targets": ["mon1:9115"],
+            "labels": {
+                "tier": "monitoring",
+                "__metrics_path__": "/probe",
+                "instance": "https://edge1/",
+                "__param_target": "https://edge1/",
+                "__param_module": "https_tls13",
+            },
+        }
+    ]
+    # A new host of a tier is a target on the next run, with no change to Prometheus's variables.
+    hostvars["cache3"] = {"group_names": ["cache"], "exporters_prometheus_targets": [NODE]}
+    assert {"targets": ["cache3:9100"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}} in render_targets(
+        hostvars
+    )["node"]
