@@ -80,6 +80,7 @@ def pitr():
     backup, backup_recap = playbook("backup.yml", "-e", "backup_type=full")
     backup_seconds = time.monotonic() - started
     assert backup.returncode == 0, backup.stdout + backup.stderr
+    at_backup = psql(MEASURE)
     psql("INSERT INTO pitr_orders SELECT g, 'late-' || g, g % 5 FROM generate_series(501, 800) g")
     expected = psql(MEASURE)
     noted = psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
@@ -109,6 +110,7 @@ def pitr():
         "restored": restored,
         "recovering": recovering,
         "noted": noted,
+        "at_backup": at_backup,
     }
 
 
@@ -214,3 +216,19 @@ def test_timers_scheduled():
         timer = DB.service(f"corvid-pgbackrest-backup-{kind}.timer")
         assert timer.is_enabled and timer.is_running
     assert not DB.file("/etc/systemd/system/corvid-pgbackrest-backup-incr.timer").exists
+
+
+def test_disaster_recovery_into_the_original(pitr):
+    """Last, as it replaces the cluster: the full backup of the restore test, from the copy's repository."""
+    label = [backup["label"] for backup in pgbackrest_info(2)["backup"] if backup["type"] == "full"][-1]
+    extra = {"restore_into": "original", "restore_confirm": True, "restore_set": label, "restore_repo": 2}
+    run, recap = playbook("restore.yml", "-e", json.dumps({**extra, "restore_table": TABLE}))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert recap["corvid-pbr-db"]["failed"] == 0
+    assert DB.service("postgresql@15-main").is_running
+    assert psql("SELECT pg_is_in_recovery()") == "f"
+    assert psql(MEASURE) == pitr["at_backup"]
+    assert pitr["at_backup"].startswith("500 ")
+    # Archiving goes on from the new timeline.
+    check = DB.run(f"runuser -u postgres -- pgbackrest --stanza={STANZA} check")
+    assert check.rc == 0, check.stdout + check.stderr
