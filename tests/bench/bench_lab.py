@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -45,7 +46,8 @@ EDGE_CA = ROOT / ".cache" / "pki" / "lab" / "ca.crt"
 EDGE_CONTAINER = "corvid-lab-edge1"
 EDGE_PLAIN_PORT = 8090  # the site's plain_http_listen on edge1's loopback (inventories/lab/group_vars/edge)
 EDGE_CONNECTIONS = 4
-EDGE_REQUESTS = 500
+EDGE_REQUESTS = 5000  # per client: a run of a few seconds, long enough to be steady
+EDGE_ROUNDS = 3  # TLS and plain alternate; the median of each is shown
 
 # The load client: `connections` processes, each with one keep-alive connection (the TLS
 # handshake included) sending `requests` GETs one after the other; requests per second over
@@ -116,12 +118,13 @@ def edge_rps(path: str, tls: bool = True, inside: bool = True) -> float:
 
 def print_edge() -> None:
     print(
-        f"edge (keep-alive, {EDGE_CONNECTIONS} clients x {EDGE_REQUESTS} requests; client inside edge1 on its loopback,"
-        " the same server with and without TLS):"
+        f"edge (keep-alive, {EDGE_CONNECTIONS} clients x {EDGE_REQUESTS} requests, median of {EDGE_ROUNDS} runs;"
+        " client inside edge1 on its loopback, the same server with and without TLS):"
     )
     print(f"  {'':32} {'TLS 1.3':>10} {'plain HTTP':>11} {'TLS cost':>9}")
     for label, path in (("static location (/health)", "/health"), ("stand-in upstream (/api/health)", "/api/health")):
-        tls, plain = edge_rps(path, tls=True), edge_rps(path, tls=False)
+        runs = [(edge_rps(path, tls=True), edge_rps(path, tls=False)) for _ in range(EDGE_ROUNDS)]
+        tls, plain = (statistics.median(column) for column in zip(*runs, strict=True))
         print(f"  {label:32} {tls:10.0f} {plain:11.0f} {1 - tls / plain:9.0%}   requests/s")
     through = edge_rps("/health", inside=False)
     print(f"  from the machine, TLS 1.3 through 127.0.0.1:{EDGE_PORT} (/health): {through:.0f} requests/s")
