@@ -28,7 +28,7 @@ export CORVID_LAB_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/corvid-lab
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv docker images lab lab-up lab-converge lab-summary lab-down lint unit sanity \
+.PHONY: help venv docker images lab lab-up lab-aws-seed lab-converge lab-summary lab-down lint unit sanity \
 	functional functional-mcp venv-oldest molecule molecule-all lab-test build test bench clean
 
 # Every target carries its description after "##"; `make help` lists them all.
@@ -74,7 +74,13 @@ lab-converge: venv ## run playbooks/site.yml on the lab
 lab-summary: venv ## what runs where in the lab
 	@$(BIN)/python lab/bin/summary.py
 
-lab: lab-up lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
+# The lab's AWS endpoint: moto on objects1 (lab/s3), published on the machine. moto keeps its
+# state in memory, so every `make lab` seeds it again (the seed is idempotent).
+LAB_AWS_URL ?= https://localhost:9000
+lab-aws-seed: venv ## seed the lab's AWS endpoint (moto on objects1): tagged EC2 instances, Secrets Manager secrets
+	$(BIN)/python lab/aws/seed.py --endpoint-url $(LAB_AWS_URL) --ca-bundle .cache/pki/lab/ca.crt --wait 60
+
+lab: lab-up lab-aws-seed lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
 
 lab-down: venv docker ## remove the lab containers and network
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) lab/lab.yml -e lab_state=absent
