@@ -55,6 +55,11 @@ CASES: dict[str, tuple[str, dict, str]] = {
         {**EXPORTERS, "exporters_enabled": ["node", "node"]},
         'exporters_enabled lists "node" more than once',
     ),
+    "exporters_none_enabled": (
+        "exporters",
+        {**EXPORTERS, "exporters_enabled": []},
+        "exporters_enabled is empty: list the exporters of this host",
+    ),
     "exporters_without_password": ("exporters", {}, "exporters_basic_auth_password is empty: set it (from vault)"),
     "exporters_password_newline": (
         "exporters",
