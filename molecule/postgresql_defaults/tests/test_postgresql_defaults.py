@@ -1,5 +1,13 @@
 """Real state of the postgresql role with defaults only (Debian 12, PostgreSQL 15)."""
 
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from recap import parse_recap
+
+SCENARIO = Path(__file__).parents[1]
 CONFIG_DIR = "/etc/postgresql/15/main"
 
 
@@ -70,3 +78,42 @@ def test_configuration_check_rejects_a_bad_candidate(host):
     run = host.run("postgresql-config-check conf /tmp/bad.conf %s /usr/lib/postgresql/15/bin", CONFIG_DIR)
     assert run.rc == 1
     assert "shared_buffers" in run.stderr, run.stderr
+
+
+FRESH = "corvid-pg-defaults-fresh"
+
+
+def test_check_mode_on_a_fresh_host_fails_nothing(tmp_path):
+    """--check of the converge playbook on a new host without PostgreSQL: it reports the
+    changes it would make, fails nothing and installs nothing. The host runs systemd with the
+    options of lab/tasks/container.yml."""
+    docker = ["docker", "run", "-d", "--name", FRESH, "--hostname", FRESH, "--cap-add", "SYS_ADMIN"]
+    docker += ["--cgroupns=host", "--security-opt", "seccomp=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
+    docker += ["--tmpfs", "/run", "--tmpfs", "/run/lock", "corvid-lab/debian:bookworm"]
+    subprocess.run(["docker", "rm", "-f", FRESH], capture_output=True, check=False)
+    subprocess.run([*docker, "/lib/systemd/systemd"], capture_output=True, check=True)
+    try:
+        for _ in range(60):
+            state = subprocess.run(
+                ["docker", "exec", FRESH, "systemctl", "is-system-running"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            if state in {"running", "degraded"}:
+                break
+            time.sleep(1)
+        inventory = tmp_path / "inventory.ini"
+        inventory.write_text(f"{FRESH} ansible_connection=community.docker.docker ansible_user=root\n")
+        run = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), "--check", "--diff", str(SCENARIO / "converge.yml")],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"},
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        recap = parse_recap(run.stdout)[FRESH]
+        assert recap["failed"] == 0
+        assert recap["changed"] > 0, run.stdout[-3000:]
+        installed = subprocess.run(["docker", "exec", FRESH, "test", "-e", CONFIG_DIR], check=False)
+        assert installed.returncode != 0, "check mode installed PostgreSQL"
+    finally:
+        subprocess.run(["docker", "rm", "-f", FRESH], capture_output=True, check=False)
