@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Write pgBackRest's last successful backups as node_exporter textfile metrics.
 
 Reads `pgbackrest info --output=json` for one stanza and writes, per repository and backup
@@ -7,7 +6,10 @@ backup, plus the repository's status. The file is written atomically (a temporar
 the same directory, then a rename; Contract 4 of docs/architecture.md). Run as root by the
 backup unit (ExecStartPost) or by hand:
 
-    pgbackrest-metrics --stanza main --output /var/lib/prometheus/node-exporter/pgbackrest.prom
+    python3 /usr/local/lib/pgbackrest-metrics.py --stanza main \
+        --output /var/lib/prometheus/node-exporter/pgbackrest.prom
+
+No shebang: it is run by python3 (Debian's), not executed.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def render(rows: list[tuple[str, dict[str, str], float]]) -> str:
         if not selected:
             continue
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{{{label_text(labels)}}} {number_text(value)}" for _, labels, value in selected]
+        lines += [f"{name}{{{label_text(row[1])}}} {number_text(row[2])}" for row in selected]
     return "\n".join(lines) + "\n"
 
 
