@@ -35,19 +35,17 @@ def run_playbook(playbook: str, *args: str) -> tuple[subprocess.CompletedProcess
 
 @pytest.fixture(scope="session")
 def lab_secrets() -> dict[str, str]:
-    out = subprocess.run(
-        [
-            BIN / "ansible-vault",
-            "view",
-            "--vault-password-file",
-            VAULT_PASSWORD_FILE,
-            INVENTORY / "group_vars" / "cache" / "vault.yml",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return yaml.safe_load(out)
+    """Every lab secret: the vault_* variables of each group_vars/*/vault.yml, merged."""
+    secrets: dict[str, str] = {}
+    for vault in sorted(INVENTORY.glob("group_vars/*/vault.yml")):
+        out = subprocess.run(
+            [BIN / "ansible-vault", "view", "--vault-password-file", VAULT_PASSWORD_FILE, vault],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        secrets.update(yaml.safe_load(out))
+    return secrets
 
 
 def lab_host(name: str):
