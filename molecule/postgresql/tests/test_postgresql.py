@@ -211,9 +211,12 @@ def test_hba_rejects_everything_else(host):
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == ["local", "all", "postgres", "peer"]
-    assert [line[-1] for line in lines[-4:]] == ["reject"] * 4
-    assert {line[0] for line in lines} <= {"local", "hostssl", "host"}
-    assert all(line[-1] == "reject" for line in lines if line[0] == "host")
+    assert [line[:2] + line[-1:] for line in lines[-6:]] == [
+        [kind, database, "reject"] for database in ("all", "replication") for kind in ("local", "hostssl", "hostnossl")
+    ]
+    # No plain `host` line at all; connections without TLS only ever meet a reject.
+    assert {line[0] for line in lines} <= {"local", "hostssl", "hostnossl"}
+    assert all(line[-1] == "reject" for line in lines if line[0] == "hostnossl")
     assert not {line[-1] for line in lines} & {"md5", "password", "trust"}
 
 
