@@ -76,7 +76,7 @@ EXPORTED = {
     },
     "app": {"http_requests_total", "http_request_duration_seconds_bucket", "websocket_connections"},
     "mcp": written_metrics(ROOT / "plugins/module_utils/_mcp/metrics.py", "mcp"),
-    "pgbackrest": written_metrics(ROOT / "roles/pgbackrest/files/pgbackrest-metrics", "pgbackrest"),
+    "pgbackrest": written_metrics(ROOT / "roles/pgbackrest/files/pgbackrest_metrics.py", "pgbackrest"),
 }
 KNOWN_METRICS = set().union(*EXPORTED.values())
 FUNCTIONS = {
