@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print the bcrypt hashes of Alertmanager's web users as JSON, reusing the current ones.
 
 Reads {"config": PATH, "cost": N, "users": [{"name": ..., "password": ...}]} on stdin and
