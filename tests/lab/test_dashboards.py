@@ -5,6 +5,10 @@ tests/unit/test_dashboards.py; here each target's expression runs against the la
 on mon1 (published on https://127.0.0.1:9090, verified with the lab CA .cache/pki/lab/ca.crt,
 basic auth as prometheus_web_username of the lab inventory), so that no panel is decoration.
 The module skips, with the reason, while that Prometheus does not answer.
+
+A panel without data fails, unless its metrics come from a source the lab does not have yet
+(NOT_IN_LAB: the reason is reported as an expected failure) and Prometheus holds no series of
+that source at all. Once the source lands, its panels must have data like the others.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import ssl
 import subprocess
 import urllib.parse
@@ -23,6 +28,37 @@ from conftest import BIN, INVENTORY, ROOT
 PROMETHEUS = ("127.0.0.1", 9090)
 CA = ROOT / ".cache/pki/lab/ca.crt"
 DASHBOARDS = sorted((ROOT / "roles/grafana/files/dashboards").glob("*.json"))
+# Metric families the lab does not serve yet: (pattern of the metric names in an expression,
+# the selector of that whole family in Prometheus, why the lab has none).
+NOT_IN_LAB = [
+    (
+        r"\b(http_request|websocket_)",
+        '{__name__=~"http_request.*|websocket_.*"}',
+        "the app tier has not landed: the lab's stand-in app on app1/app2 exposes no metrics",
+    ),
+    (
+        r"\bnginx_",
+        '{__name__=~"nginx_.*"}',
+        "edge1 runs Debian 12, whose nginx exporter (0.11) cannot require basic auth: it listens on "
+        "127.0.0.1 only and is not scraped (the blackbox probe watches the edge)",
+    ),
+    (
+        r"\bmcp_",
+        '{__name__=~"mcp_.*"}',
+        "the lab writes no mcp.prom: mcp_health_textfile_path is empty in group_vars/mcp_checkers and "
+        "playbooks/mcp_health.yml is not scheduled in the lab",
+    ),
+    (
+        r"\bpgbackrest_",
+        '{__name__=~"pgbackrest_.*"}',
+        "no pgbackrest.prom on the database hosts: the lab's database tier (pgBackRest) is not converged yet",
+    ),
+    (
+        r"\bpg_",
+        '{__name__=~"pg_.*"}',
+        "postgres_exporter is not scraped on the database hosts yet (group_vars/database: exporters_enabled)",
+    ),
+]
 
 
 def queries() -> list[tuple[str, str, str]]:
@@ -91,4 +127,8 @@ def prometheus():
 def test_every_dashboard_query_returns_data(prometheus, name, expr, legend):
     answer = prometheus(expr)
     assert answer["status"] == "success", answer
+    if not answer["data"]["result"]:
+        for pattern, family, reason in NOT_IN_LAB:
+            if re.search(pattern, expr) and not prometheus(f"count({family})")["data"]["result"]:
+                pytest.xfail(f"{name}: no data, {reason}")
     assert answer["data"]["result"], f"{name}: no data for {expr}"
