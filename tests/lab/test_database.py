@@ -8,10 +8,12 @@ passwords go through the environment of the command, never its arguments or the 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
-from conftest import lab_host
+from conftest import BIN, INVENTORY, ROOT, lab_host
 
 pytestmark = pytest.mark.lab
 
@@ -116,7 +118,54 @@ def test_a_row_written_on_db1_is_read_on_db2_which_refuses_writes(app_password):
     assert "read-only transaction" in write.stderr, write.stderr
 
 
-def test_db1_is_backed_up_to_both_repositories():
+def playbook_json(playbook: str, *args: str) -> tuple[int, dict]:
+    """Run a playbook on the lab with the JSON callback; return rc and the parsed output."""
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-i", INVENTORY, playbook, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=900,
+        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
+    )
+    return run.returncode, json.loads(run.stdout) if run.stdout.startswith("{") else {"stdout": run.stdout[-3000:]}
+
+
+def task_result(output: dict, name: str, host: str) -> dict:
+    for play in output.get("plays", []):
+        for task in play["tasks"]:
+            if task["task"]["name"].endswith(name) and host in task["hosts"]:
+                return task["hosts"][host]
+    raise AssertionError(f"task {name!r} did not run on {host}: {str(output)[-2000:]}")
+
+
+def as_postgres(sql: str, database: str = "ai_agent_sdk") -> str:
+    cmd = lab_host("db1").run("runuser -u postgres -- psql -XAtq -d %s -c %s", database, sql)
+    assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()
+
+
+# The row count and checksum restore.yml reports for a table (roles/pgbackrest/tasks/restore.yml).
+TABLE_DIGEST = (
+    "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))"
+    " FROM public.lab_pitr AS t"
+)
+
+
+@pytest.fixture(scope="module")
+def lab_backup():
+    """A full backup of db1 now, through playbooks/backup.yml, as an operator takes one."""
+    as_postgres("CREATE TABLE IF NOT EXISTS public.lab_pitr (id int PRIMARY KEY, note text)")
+    as_postgres(
+        "TRUNCATE public.lab_pitr; INSERT INTO public.lab_pitr SELECT g, md5(g::text) FROM generate_series(1, 500) g"
+    )
+    rc, output = playbook_json("playbooks/backup.yml", "-l", "db1")
+    assert rc == 0, str(output)[-3000:]
+    return output
+
+
+def test_db1_is_backed_up_to_both_repositories(lab_backup):
     info = lab_host("db1").run("runuser -u postgres -- pgbackrest --stanza=main --output=json info")
     assert info.rc == 0, info.stderr
     stanza = json.loads(info.stdout)[0]
@@ -125,10 +174,43 @@ def test_db1_is_backed_up_to_both_repositories():
     assert repos_with_backups == {1, 2}, stanza["backup"]
 
 
-def test_the_backup_metrics_file_names_the_last_backup():
+def test_the_backup_metrics_file_names_the_last_backup(lab_backup):
     metrics = lab_host("db1").file("/var/lib/prometheus/node-exporter/pgbackrest.prom")
     assert metrics.exists
     lines = [line for line in metrics.content_string.splitlines() if line.startswith("pgbackrest_backup_last_success")]
     assert lines, metrics.content_string[:2000]
     newest = max(float(line.rsplit(" ", 1)[1]) for line in lines)
     assert time.time() - newest < 36 * 3600
+
+
+def test_point_in_time_recovery_into_a_scratch_cluster(lab_backup):
+    """Write more rows, note the time, delete rows by accident, restore to the noted time."""
+    as_postgres("INSERT INTO public.lab_pitr SELECT g, md5(g::text) FROM generate_series(501, 800) g")
+    expected = as_postgres(TABLE_DIGEST)
+    assert expected.startswith("800 ")
+    time.sleep(1.1)
+    target = as_postgres("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(1.1)
+    as_postgres("DELETE FROM public.lab_pitr WHERE id > 20")
+    # Close the WAL segment holding the deletion, so the archive reaches past the target.
+    archived = int(as_postgres("SELECT archived_count FROM pg_stat_archiver", "postgres"))
+    as_postgres("SELECT pg_switch_wal()", "postgres")
+    deadline = time.monotonic() + 60
+    while int(as_postgres("SELECT archived_count FROM pg_stat_archiver", "postgres")) <= archived:
+        assert time.monotonic() < deadline, "the WAL segment was not archived within 60 s"
+        time.sleep(0.5)
+    rc, output = playbook_json(
+        "playbooks/restore.yml",
+        "-l",
+        "db1",
+        "-e",
+        json.dumps(
+            {"restore_target_time": target, "restore_table": "public.lab_pitr", "restore_database": "ai_agent_sdk"}
+        ),
+    )
+    assert rc == 0, str(output)[-3000:]
+    report = task_result(output, "Report what was restored", "db1")["ansible_facts"]["pgbackrest_restore_report"]
+    assert report["recovery_finished"] in {True, "True"}, report
+    assert f"{report['table']['rows']} {report['table']['md5']}" == expected, report
+    assert as_postgres("SELECT count(*) FROM public.lab_pitr") == "20"
+    assert not lab_host("db1").file("/var/lib/postgresql/pgbackrest-scratch").exists
