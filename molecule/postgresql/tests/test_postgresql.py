@@ -5,7 +5,8 @@ name on the scenario network, with TLS verified against the pki role's site CA. 
 come from the scenario's inventory (molecule.yml): test values only, handed to psql through
 PGPASSWORD in the `sh -c` line testinfra runs; assertions compare outputs, not arguments.
 
-The last tests run playbooks: a second converge (no change, no restart), then promote.yml,
+The last tests run playbooks: a second converge (no change, no restart), converges that
+change a setting of context user (reloaded) and one of context postmaster (restarted), then promote.yml,
 which makes the replica writable, and a converge with postgresql_replica_reclone that
 makes it a replica again, so the shared check-mode test that follows sees the converged state.
 """
@@ -312,6 +313,32 @@ def test_second_run_changes_nothing_and_never_restarts(host, primary, replica):
     assert {h: local_sql(h, "SELECT pg_postmaster_start_time()").stdout for h in (primary, replica)} == started
     assert primary.file(foreign).exists
     primary.run("rm -f %s", foreign)
+
+
+def test_reload_or_restart_as_pg_settings_says(host, primary):
+    """A changed setting of context user (work_mem) is applied by a reload, one of context
+    postmaster (max_connections) by a restart, and the run says which. The converge of the
+    next test puts the scenario's values back."""
+    once(host)
+
+    def converge(*extra):
+        run = ansible_playbook(SCENARIO / "converge.yml", *extra)
+        assert run.returncode == 0, run.stdout[-3000:]
+        return " ".join(run.stdout.split())
+
+    def started():
+        return local_sql(primary, "SELECT pg_postmaster_start_time()").stdout
+
+    before = started()
+    output = converge("-e", "postgresql_work_mem=8MB")
+    assert "changed: reloaded, no setting needs a restart" in output, output[-3000:]
+    assert started() == before
+    assert local_sql(primary, "SHOW work_mem").stdout.strip() == "8MB"
+
+    output = converge("-e", "postgresql_work_mem=8MB", "-e", "postgresql_max_connections=60")
+    assert "changed: restarted for max_connections (context postmaster)" in output, output[-3000:]
+    assert started() != before
+    assert local_sql(primary, "SHOW max_connections").stdout.strip() == "60"
 
 
 def test_promote_makes_the_replica_writable_then_reclone(host, primary, replica):
