@@ -51,3 +51,9 @@ def lab_secrets() -> dict[str, str]:
 def lab_host(name: str):
     """The lab host `name`, reached through its container (inventories/lab names it corvid-lab-NAME)."""
     return testinfra.get_host(f"docker://corvid-lab-{name}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The dashboard queries run last, once the other lab tests have made their data (a backup
+    through backup.yml, an alert), so that a fresh lab's backup panels are checked too."""
+    items.sort(key=lambda item: item.path.name == "test_dashboards.py")
