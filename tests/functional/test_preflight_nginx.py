@@ -159,6 +159,18 @@ CASES: dict[str, tuple[dict, str]] = {
         {**NGINX_ORG, "nginx_org_signing_key": "mQINBFtest"},
         "nginx_org_signing_key must be an ASCII-armoured OpenPGP public key",
     ),
+    "nginx_org_key_url_before_armour": (
+        {**NGINX_ORG, "nginx_org_signing_key": "https://keys.example/k.asc#" + KEY},
+        "nginx_org_signing_key must be an ASCII-armoured OpenPGP public key",
+    ),
+    "nginx_org_key_file_relative": (
+        {**NGINX_ORG, "nginx_org_signing_key_file": "README.md"},
+        'nginx_org_signing_key_file "README.md" is not a file on the controller',
+    ),
+    "nginx_plain_listen_not_an_address": (
+        {"nginx_upstreams": [POOL], "nginx_sites": [site(plain_http_listen=["127.999.1.1.1:8090"])]},
+        "plain_http_listen[0] 127.999.1.1.1:8090 is not on the loopback interface",
+    ),
     "nginx_org_key_file_missing": (
         {**NGINX_ORG, "nginx_org_signing_key_file": "/nonexistent/nginx_signing.asc"},
         'nginx_org_signing_key_file "/nonexistent/nginx_signing.asc" is not a file on the controller',
