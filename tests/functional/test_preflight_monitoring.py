@@ -12,7 +12,7 @@ import json
 import sys
 
 import pytest
-from test_preflight import ROOT, run_preflight, run_role_on_localhost
+from test_preflight import ROOT, assert_fails_alone, run_preflight, run_role_on_localhost
 
 SECRET = "monitoring-preflight-secret-7c1e"
 EXPORTERS = {"exporters_basic_auth_password": SECRET}
@@ -239,12 +239,7 @@ def preflight(tmp_path_factory):
 
 @pytest.mark.parametrize("host", CASES)
 def test_each_problem_fails_with_its_own_message(preflight, host):
-    messages, output = preflight
-    expected = CASES[host][2]
-    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
-    assert len(messages[host]) == 1, messages[host]
-    assert expected in messages[host][0], messages[host]
-    assert SECRET not in json.dumps(messages[host])
+    assert_fails_alone(preflight, host, CASES[host][2], SECRET)
 
 
 @pytest.mark.parametrize("host", ["exporters_good", "prometheus_good"])

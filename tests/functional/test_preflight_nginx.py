@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from test_preflight import run_preflight, run_role_on_localhost
+from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
 
 SITE = {
     "name": "agent",
@@ -246,11 +246,7 @@ def preflight(tmp_path_factory):
 
 @pytest.mark.parametrize("host", CASES)
 def test_each_problem_fails_with_its_own_message(preflight, host):
-    messages, output = preflight
-    expected = CASES[host][1]
-    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
-    assert len(messages[host]) == 1, messages[host]
-    assert expected in messages[host][0], messages[host]
+    assert_fails_alone(preflight, host, CASES[host][1])
 
 
 @pytest.mark.parametrize("host", [*GOOD, "nginx_good_nginx_org_key_file"])
