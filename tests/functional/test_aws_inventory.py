@@ -20,11 +20,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+import test_preflight_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EC2_INVENTORY = ROOT / "inventories" / "production-ec2"
-PREFLIGHT_TASK = "Check the inventory for every problem at once"
 DOMAIN = "production.corvid.example"
 REGION = "eu-central-1"
 EXPECTED_GROUPS = {
@@ -162,27 +162,9 @@ def members(inventory: dict, group: str) -> set[str]:
     return {host.removesuffix("." + DOMAIN) for host in inventory.get(group, {}).get("hosts", [])}
 
 
-def run_preflight(url: str, inventory: Path, playbook: Path | None = None) -> tuple[int, dict | None, str]:
-    """playbooks/preflight.yml with the JSON callback: rc, the check task's result, stdout."""
-    env = aws_env(url) | {
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-    }
-    run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", str(inventory), str(playbook or ROOT / "playbooks" / "preflight.yml")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    output = json.loads(run.stdout)
-    for play in output["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"] == PREFLIGHT_TASK:
-                return run.returncode, next(iter(task["hosts"].values())), run.stdout
-    return run.returncode, None, run.stdout
+def run_preflight(url: str, inventory: Path) -> tuple[int, dict | None, str]:
+    """playbooks/preflight.yml with AWS pointed at `url`: rc, the check task's result, stdout."""
+    return test_preflight_inventory.run_preflight(inventory, aws_env(url), timeout=180)
 
 
 def ec2_inventory_copy(path: Path, **replace: str) -> Path:

@@ -22,10 +22,13 @@ TASK = "Check the inventory for every problem at once"
 SECRET = "inventory-secret-9c1f"
 
 
-def run_preflight(inventory: Path) -> tuple[int, dict | None, str]:
-    """Run the playbook with the JSON callback; return rc, the check task's result and stdout."""
+def run_preflight(
+    inventory: Path, env: dict[str, str] | None = None, timeout: int = 120
+) -> tuple[int, dict | None, str]:
+    """Run the playbook with the JSON callback in `env` (default: this process's environment);
+    return rc, the check task's result and stdout."""
     env = {
-        **os.environ,
+        **(env or os.environ),
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
@@ -36,7 +39,7 @@ def run_preflight(inventory: Path) -> tuple[int, dict | None, str]:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     output = json.loads(run.stdout)
