@@ -1,4 +1,4 @@
-"""Real state of the alerting scenario: Alertmanager on Debian 12 and 13 behind TLS 1.3 and
+"""Real state of the alertmanager scenario: Alertmanager on Debian 12 and 13 behind TLS 1.3 and
 basic auth, and a notification that reaches a receiver.
 
 Probes run inside each host with python3 and openssl, against https://127.0.0.1:9093 with the
