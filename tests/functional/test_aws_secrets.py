@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_preflight_inventory
 import yaml
-from test_aws_inventory import BIN, ROOT, aws_client, aws_env, moto_server, run_preflight
+from test_aws_inventory import BIN, DOMAIN, ROOT, aws_client, aws_env, moto_server, run_preflight
 
 PRODUCTION = ROOT / "inventories" / "production"
 APP_SECRET = "corvid/production/redis/app"
@@ -167,15 +168,104 @@ def test_preflight_passes_on_ec2_hosts_with_secrets_from_secrets_manager(moto: s
         assert sm.get_secret_value(SecretId=name)["SecretString"] not in stdout
 
 
-def test_preflight_stops_on_a_missing_secret_and_names_it(moto: str, tmp_path: Path) -> None:
-    """A failed lookup fails the preflight with the lookup's error, which names the secret."""
+def test_preflight_names_a_missing_secret_of_the_ec2_inventory(moto: str, tmp_path: Path) -> None:
+    """A failed lookup fails the preflight in its problem list: variable, hosts, secret id, reason."""
     inventory = ec2_inventory_with_lookups(tmp_path / "ec2", **{APP_SECRET: "corvid/production/redis/gone"})
     rc, result, stdout = run_preflight(moto, inventory)
     assert rc != 0, stdout[-3000:]
     assert result is not None and result.get("failed"), stdout[-3000:]
-    assert "Failed to find secret corvid/production/redis/gone" in str(result["msg"]), result["msg"]
+    problems = [line for line in result["msg"][1:] if "corvid/production/redis/gone" in line]
+    assert len(problems) == 1, result["msg"]
+    assert problems[0].startswith(f"hosts cache1.{DOMAIN}, cache2.{DOMAIN}: vault_redis_app_password reads"), problems
+    assert "Failed to find secret corvid/production/redis/gone (ResourceNotFound)" in problems[0], problems
+    # The variables built on the missing secret are not reported again (redis_acl_users).
+    assert not any("redis_acl_users" in line for line in result["msg"]), result["msg"]
     replication = secretsmanager(moto).get_secret_value(SecretId=REPLICATION_SECRET)["SecretString"]
     assert replication not in stdout
+
+
+PIPELINE = """\
+- name: Inventory preflight
+  ansible.builtin.import_playbook: {preflight}
+
+- name: A change that only a passing preflight lets through
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write a file on the controller
+      ansible.builtin.copy:
+        content: "{{{{ inventory_hostname }}}}\\n"
+        dest: "{{{{ lookup('ansible.builtin.env', 'CORVID_TEST_OUT') }}}}/{{{{ inventory_hostname }}}}.changed"
+        mode: "0600"
+"""
+
+
+def local_inventory_with_lookups(path: Path, database_secret: str, **rename: str) -> Path:
+    """A complete local inventory (test_preflight_inventory's correct one) whose cache passwords are
+    production's Secrets Manager lookups, and whose database tier reads `database_secret`."""
+    test_preflight_inventory.good_inventory(path)
+    cache = yaml.safe_load((PRODUCTION / "group_vars" / "cache" / "main.yml").read_text())
+    cache["redis_bind_addresses"] = ["127.0.0.1"]
+    lookups = documented_lookups(**rename).removeprefix("---\n")
+    (path / "group_vars" / "cache.yml").write_text(yaml.safe_dump(cache) + lookups)
+    (path / "group_vars" / "database.yml").write_text(
+        "vault_postgresql_replication_password: "
+        f"\"{{{{ lookup('amazon.aws.secretsmanager_secret', '{database_secret}', region='eu-central-1') }}}}\"\n"
+    )
+    return path
+
+
+def run_pipeline(url: str, inventory: Path, out: Path) -> subprocess.CompletedProcess:
+    playbook = out / "pipeline.yml"
+    playbook.write_text(PIPELINE.format(preflight=ROOT / "playbooks" / "preflight.yml"))
+    return subprocess.run(
+        [BIN / "ansible-playbook", "-vvv", "-i", str(inventory), str(playbook)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=aws_env(url) | {"CORVID_TEST_OUT": str(out)},
+        timeout=300,
+        check=False,
+    )
+
+
+def test_preflight_names_every_missing_secret_at_once_and_changes_nothing(moto: str, tmp_path: Path) -> None:
+    """Two references to secrets that do not exist (on two tiers) and one that does: one failure
+    names both, each with its variable, host, secret id and reason; the good secret's value is
+    printed nowhere, even at -vvv; the play after the preflight never runs."""
+    sm = secretsmanager(moto)
+    good = sm.get_secret_value(SecretId=REPLICATION_SECRET)["SecretString"]
+    app = sm.get_secret_value(SecretId=APP_SECRET)["SecretString"]
+    # With every secret present the same inventory passes and the change goes through.
+    control = tmp_path / "control"
+    control.mkdir()
+    run = run_pipeline(moto, local_inventory_with_lookups(control / "inventory", APP_SECRET), control)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert (control / "cache1.changed").exists() and (control / "db1.changed").exists()
+    assert good not in run.stdout + run.stderr and app not in run.stdout + run.stderr
+
+    out = tmp_path / "bad"
+    out.mkdir()
+    inventory = local_inventory_with_lookups(
+        out / "inventory", "corvid/production/postgresql/replication", **{APP_SECRET: "corvid/production/redis/gone"}
+    )
+    run = run_pipeline(moto, inventory, out)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-4000:]
+    fatal = [line for line in run.stdout.splitlines() if line.startswith("fatal: ")]
+    assert len(fatal) == 1, output[-4000:]
+    flat = " ".join(run.stdout[run.stdout.index(fatal[0]) :].split())
+    assert "preflight: 2 problem(s) in the inventory" in flat, output[-4000:]
+    for text in (
+        "host cache1: vault_redis_app_password reads the Secrets Manager secret corvid/production/redis/gone, "
+        "which does not resolve (Failed to find secret corvid/production/redis/gone (ResourceNotFound))",
+        "host db1: vault_postgresql_replication_password reads the Secrets Manager secret "
+        "corvid/production/postgresql/replication, which does not resolve (Failed to find secret "
+        "corvid/production/postgresql/replication (ResourceNotFound))",
+    ):
+        assert text in flat, (text, output[-4000:])
+    assert good not in output
+    assert not list(out.glob("*.changed")), sorted(out.iterdir())
 
 
 def test_an_inventory_sync_carries_the_lookup_not_the_secret(moto: str, tmp_path: Path) -> None:
