@@ -1,0 +1,135 @@
+"""Every preflight message of the app_containers role (the runner lives in test_preflight.py)."""
+
+from __future__ import annotations
+
+import pytest
+from test_preflight import SECRET, assert_fails_alone, run_preflight
+
+APP = {
+    "name": "demo",
+    "image": "corvid/demo",
+    "tag": "v1",
+    "user": "10001:10001",
+    "ports": [{"name": "api", "port": 8000, "env": "AGENT_API_PORT"}],
+    "secrets": [{"name": "db_password", "env": "DB_PASSWORD_FILE", "variable": "vault_demo_db_password"}],
+}
+VAULT = {"vault_demo_db_password": SECRET}
+REGISTRY = {"url": "https://registry1:5000", "username": "app", "password": SECRET}
+
+
+def app(**changes):
+    return {**APP, **changes}
+
+
+def apps(*definitions):
+    return {"app_containers_apps": list(definitions), **VAULT}
+
+
+# host name: (host variables, the one expected message)
+CASES: dict[str, tuple[dict, str]] = {
+    "app_image_without_tag_or_digest": (
+        apps({key: value for key, value in APP.items() if key != "tag"}),
+        "app_containers_apps[0] (demo) has neither tag nor digest",
+    ),
+    "app_image_with_a_tag_inside": (
+        apps(app(image="corvid/demo:v1")),
+        "app_containers_apps[0] (demo).image must be a repository path without tag or digest",
+    ),
+    "app_bad_digest": (apps(app(tag="", digest="sha256:abc")), "app_containers_apps[0] (demo).digest must be sha256:"),
+    "app_port_used_twice": (
+        apps(app(ports=[*APP["ports"], {"name": "ws", "port": 8100, "env": "AGENT_WS_PORT"}])),
+        "app_containers_apps: port 8100 is used twice on this host (demo api green and demo ws blue)",
+    ),
+    "app_port_used_by_two_apps": (
+        apps(APP, app(name="other", secrets=[])),
+        "app_containers_apps: port 8000 is used twice on this host (demo api blue and other api blue)",
+    ),
+    "app_memory_does_not_parse": (
+        apps(app(memory="lots")),
+        'app_containers_apps[0] (demo).memory "lots" does not parse as a size',
+    ),
+    "app_registry_without_scheme": (
+        {**apps(APP), "app_containers_registry": {**REGISTRY, "url": "registry1:5000"}},
+        "app_containers_registry.url must be an https:// URL",
+    ),
+    "app_registry_password_without_user": (
+        {**apps(APP), "app_containers_registry": {"url": "https://registry1:5000", "password": SECRET}},
+        "app_containers_registry.username and app_containers_registry.password go together",
+    ),
+    "app_registry_ca_missing": (
+        {**apps(APP), "app_containers_registry": {**REGISTRY, "ca_file": "/nonexistent/ca.crt"}},
+        'app_containers_registry.ca_file "/nonexistent/ca.crt" is not a file on the controller',
+    ),
+    "app_secret_in_plain_text": (
+        apps(app(secrets=[{"name": "db_password", "env": "DB_PASSWORD_FILE", "value": SECRET}])),
+        "app_containers_apps[0] (demo).secrets[0] (db_password) gives its value in plain text: vault is required",
+    ),
+    "app_secret_not_a_vault_variable": (
+        apps(app(secrets=[{"name": "db_password", "env": "DB_PASSWORD_FILE", "variable": "db_password"}])),
+        "app_containers_apps[0] (demo).secrets[0] (db_password): variable must name a vault variable",
+    ),
+    "app_secret_variable_missing": (
+        {"app_containers_apps": [APP]},
+        "vault_demo_db_password is not defined or empty",
+    ),
+    "app_secret_in_the_environment": (
+        apps(app(environment={"DB_PASSWORD": "x"})),
+        'app_containers_apps[0] (demo).environment "DB_PASSWORD" looks like a secret',
+    ),
+    "app_runs_as_root": (
+        apps(app(user="0:0")),
+        "app_containers_apps[0] (demo).user must be a numeric uid[:gid] other than 0",
+    ),
+    "app_without_user": (apps(app(user="")), "app_containers_apps[0] (demo) has no user"),
+    "app_bad_name": (apps(app(name="Demo_App")), 'app_containers_apps[0].name "Demo_App" must be lower-case'),
+    "app_duplicate": (
+        apps(APP, app(ports=[{"name": "api", "port": 9000, "env": "AGENT_API_PORT"}])),
+        'app_containers_apps names must be unique: "demo"',
+    ),
+    "app_port_out_of_range": (
+        apps(app(ports=[{"name": "api", "port": 65500, "env": "AGENT_API_PORT"}])),
+        "app_containers_apps[0] (demo).ports[0] (api): port must be a TCP port that stays below 65536",
+    ),
+    "app_health_port_unknown": (
+        apps(app(health_port="web")),
+        'app_containers_apps[0] (demo).health_port "web" is not one of its ports (api)',
+    ),
+    "app_bad_cpus": (apps(app(cpus=0)), "app_containers_apps[0] (demo).cpus must be a number of CPUs greater than 0"),
+    "app_colours_same_offset": (
+        {**apps(APP), "app_containers_colour_offsets": {"blue": 0, "green": 0}},
+        "app_containers_colour_offsets must give blue and green two different port offsets",
+    ),
+    "app_log_size": ({**apps(APP), "app_containers_log_max_size": "100"}, "app_containers_log_max_size must be a size"),
+}
+
+GOOD: dict[str, dict] = {
+    "app_good": apps(app(memory="512m", cpus=1.5, environment={"AGENT_MODE": "test"})),
+    "app_good_digest": apps(app(tag="", digest="sha256:" + "a" * 64)),
+    "app_good_registry": {**apps(APP), "app_containers_registry": REGISTRY},
+    "app_good_two_apps": apps(APP, app(name="other", secrets=[], ports=[{"name": "api", "port": 9000, "env": "P"}])),
+    "app_good_none": {},
+}
+
+
+@pytest.fixture(scope="module")
+def preflight(tmp_path_factory):
+    cases = {name: ("app_containers", variables) for name, (variables, _) in CASES.items()}
+    cases.update((name, ("app_containers", variables)) for name, variables in GOOD.items())
+    return run_preflight(tmp_path_factory.mktemp("preflight_app_containers"), cases)
+
+
+@pytest.mark.parametrize("host", CASES)
+def test_each_problem_fails_with_its_own_message(preflight, host):
+    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
+
+
+@pytest.mark.parametrize("host", GOOD)
+def test_good_variables_pass(preflight, host):
+    messages, output = preflight
+    assert host not in messages, messages.get(host)
+    assert f'"{host}"' in output, f"{host} did not run"
+
+
+def test_secret_values_stay_out_of_the_whole_output(preflight):
+    _, output = preflight
+    assert SECRET not in output
