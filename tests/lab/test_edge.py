@@ -1,6 +1,10 @@
 """The lab's edge from the machine, as a client sees it: edge1's :443 published on
 127.0.0.1:8443, its certificate from the lab's site CA (.cache/pki/lab/ca.crt), in front of
-the stand-in app on app1 and app2."""
+the app hosts app1 and app2 (pools `api` and `websocket`).
+
+The checks hold for whatever serves the pools (the agent service's containers, or the lab's
+stand-in app before them): /api/health answers 200, /ws echoes text, and which app host
+answered is read from the edge's own access log rather than from the answer."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import json
 import os
 import socket
 import ssl
+import struct
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -55,17 +61,34 @@ def test_tls12_is_refused():
 
 
 def test_api_through_the_edge(context):
+    marker = uuid.uuid4().hex
     conn = http.client.HTTPSConnection("localhost", PORT, context=context, timeout=10)
-    hosts = set()
-    for _ in range(4):
-        conn.request("GET", "/")
+    for _ in range(6):
+        conn.request("GET", f"/api/health?probe={marker}")
         response = conn.getresponse()
-        body = json.loads(response.read())
-        assert response.status == 200
+        body = response.read()
+        assert response.status == 200, (
+            f"expected /api/health through the edge to answer 200, saw {response.status} {body}"
+        )
         assert response.getheader("Strict-Transport-Security") == "max-age=63072000; includeSubDomains"
-        hosts.add(body["host"])
     conn.close()
-    assert hosts == {"app1", "app2"}, "the api pool spreads requests over both app hosts"
+    # Which app host answered: the upstream address the edge logged for each of these requests.
+    edge = lab_host("edge1")
+    logged = [
+        json.loads(line) for line in edge.check_output(f"grep -F probe={marker} /var/log/nginx/access.log").splitlines()
+    ]
+    assert len(logged) == 6, f"expected the edge to log the 6 requests, saw {len(logged)}"
+    addresses = {host: edge.check_output(f"getent ahostsv4 {host}").split()[0] for host in ("app1", "app2")}
+    answered = {
+        host
+        for entry in logged
+        for host, address in addresses.items()
+        if any(attempt.strip().startswith(f"{address}:") for attempt in entry["upstream"].split(","))
+    }
+    assert answered == {"app1", "app2"}, (
+        f"expected the api pool to spread requests over both app hosts, the edge sent them to "
+        f"{sorted({entry['upstream'] for entry in logged})} ({addresses})"
+    )
 
 
 def test_websocket_through_the_edge_survives_a_reload(context):
@@ -83,12 +106,36 @@ def test_websocket_through_the_edge_survives_a_reload(context):
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
 
-    def echo(text: str) -> str:
+    def receive(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            assert chunk, "the edge closed the WebSocket connection"
+            data += chunk
+        return data
+
+    def send(opcode: int, payload: bytes) -> None:
         mask = os.urandom(4)
-        payload = text.encode()
-        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-        _, second = sock.recv(2)
-        return sock.recv(second & 0x7F).decode()
+        sock.sendall(
+            bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        )
+
+    def echo(text: str) -> str:
+        send(0x1, text.encode())
+        while True:  # a server may send pings (the agent service's WebSocket library does): answer them
+            first, second = receive(2)
+            length = second & 0x7F
+            if length == 126:
+                (length,) = struct.unpack("!H", receive(2))
+            payload = receive(length)
+            if first & 0x0F == 0x9:
+                send(0xA, payload)
+            elif first & 0x0F == 0x1:
+                return payload.decode()
+            else:
+                raise AssertionError(
+                    f"expected the echo of {text!r}, the server sent opcode {first & 0x0F}: {payload!r}"
+                )
 
     assert echo("before") == "before"
     assert lab_host("edge1").run("systemctl reload nginx").rc == 0
@@ -102,11 +149,13 @@ def test_app_metrics_are_not_public(context):
     response = conn.getresponse()
     body = response.read().decode()
     conn.close()
-    assert "corvid_standin_requests_total" not in body
-    # and no pool of the edge points at the metrics port
+    # no metric of the app (the agent service's, the stand-in's) comes through the edge
+    for name in ("http_requests_total", "agent_build_info", "websocket_connections", "corvid_standin_requests_total"):
+        assert name not in body, f"expected no app metrics through the edge, /metrics answered {body[:300]!r}"
+    # and no pool of the edge points at a metrics port (blue :8001, green :8101)
     config = lab_host("edge1").run("nginx -T 2>/dev/null").stdout
     assert "upstream api" in config
-    assert ":8001" not in config
+    assert ":8001" not in config and ":8101" not in config
 
 
 def test_plain_listener_for_the_benchmark_stays_on_edge1s_loopback():
