@@ -74,9 +74,8 @@ def test_api_through_the_edge(context):
     conn.close()
     # Which app host answered: the upstream address the edge logged for each of these requests.
     edge = lab_host("edge1")
-    logged = [
-        json.loads(line) for line in edge.check_output(f"grep -F probe={marker} /var/log/nginx/access.log").splitlines()
-    ]
+    lines = edge.run(f"grep -F probe={marker} /var/log/nginx/access.log").stdout.splitlines()
+    logged = [json.loads(line) for line in lines]
     assert len(logged) == 6, f"expected the edge to log the 6 requests, saw {len(logged)}"
     addresses = {host: edge.check_output(f"getent ahostsv4 {host}").split()[0] for host in ("app1", "app2")}
     answered = {
