@@ -89,8 +89,9 @@ def container(host: str, colour: str) -> dict | None:
 
 def containers(host: str) -> dict[str, dict]:
     """Every container of the app on `host` (running or not), by name."""
-    names = lab_host(host).check_output(f"docker ps -a --filter name=^{APP}- --format '{{{{.Names}}}}'").split()
-    return {name: container(host, name.removeprefix(f"{APP}-")) for name in names}
+    names = lab_host(host).check_output(f"docker ps -a --filter name={APP}- --format '{{{{.Names}}}}'").split()
+    found = {name: container(host, name.removeprefix(f"{APP}-")) for name in names if name.startswith(f"{APP}-")}
+    return {name: inspected for name, inspected in found.items() if inspected}
 
 
 def edge_request(method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
@@ -244,6 +245,8 @@ def test_containers_are_non_root_read_only_and_limited(host):
     assert lab_host(host).run(f"docker exec {APP}-{colour} touch /tmp/written-by-a-test").rc == 0
     assert host_config["Memory"] > 0, f"{host}: expected a memory limit, saw {host_config['Memory']}"
     assert host_config["NanoCpus"] > 0 or host_config["CpuQuota"] > 0, f"{host}: expected a CPU limit"
+    assert "ALL" in (host_config.get("CapDrop") or []), f"{host}: expected every capability dropped"
+    assert "no-new-privileges" in (host_config.get("SecurityOpt") or []), f"{host}: expected no-new-privileges"
     assert host_config["NetworkMode"] == "host", f"{host}: expected host networking, saw {host_config['NetworkMode']}"
     assert host_config["RestartPolicy"]["Name"] in ("always", "unless-stopped", "on-failure"), host_config[
         "RestartPolicy"
