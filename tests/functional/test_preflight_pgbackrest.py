@@ -17,6 +17,12 @@ REPO = {"endpoint": "objects1", "bucket": "corvid-backups-primary", "key": SECRE
 GOOD_VARIABLES = {"pgbackrest_repos": [REPO], "pgbackrest_cipher_pass": SECRET}
 
 
+TLS = {
+    "pgbackrest_tls_cert_file": "/etc/corvid/pki/postgresql.crt",
+    "pgbackrest_tls_key_file": "/etc/corvid/pki/private/postgresql.key",
+}
+
+
 def with_changes(**changes):
     return {**GOOD_VARIABLES, **changes}
 
@@ -100,6 +106,54 @@ CASES: dict[str, tuple[dict, str]] = {
         with_changes(pgbackrest_metrics_file="pgbackrest.prom"),
         "pgbackrest_metrics_file must be an absolute path",
     ),
+    # Backups from the replica. A case host is its own backup host where the rule is the backup
+    # host's; "pgbackrest_good" stands for a primary of the inventory.
+    "pgbackrest_backup_host_unknown": (
+        with_changes(pgbackrest_backup_host="db9", **TLS),
+        'pgbackrest_backup_host "db9" is not a host of the inventory',
+    ),
+    "pgbackrest_standby_without_backup_host": (
+        with_changes(pgbackrest_backup_standby=True),
+        "pgbackrest_backup_standby is true but pgbackrest_backup_host is empty",
+    ),
+    "pgbackrest_standby_backup_host_not_replica": (
+        with_changes(
+            pgbackrest_backup_host="pgbackrest_standby_backup_host_not_replica", pgbackrest_backup_standby=True, **TLS
+        ),
+        "pgbackrest_backup_standby is true but the backup host pgbackrest_standby_backup_host_not_replica is not",
+    ),
+    "pgbackrest_backup_host_primary_unknown": (
+        with_changes(pgbackrest_backup_host="pgbackrest_backup_host_primary_unknown", postgresql_primary="db9", **TLS),
+        'pgbackrest_primary_host (or postgresql_primary) "db9" of the backup host',
+    ),
+    "pgbackrest_backup_host_primary_itself": (
+        with_changes(
+            pgbackrest_backup_host="pgbackrest_backup_host_primary_itself",
+            pgbackrest_primary_host="pgbackrest_backup_host_primary_itself",
+            **TLS,
+        ),
+        "of the backup host pgbackrest_backup_host_primary_itself is the host itself",
+    ),
+    "pgbackrest_backup_host_disagrees": (
+        with_changes(pgbackrest_backup_host="pgbackrest_good", **TLS),
+        'pgbackrest_backup_host is "pgbackrest_good" here but "" on pgbackrest_good',
+    ),
+    "pgbackrest_backup_host_without_certificate": (
+        with_changes(
+            pgbackrest_backup_host="pgbackrest_backup_host_without_certificate",
+            postgresql_primary="pgbackrest_good",
+            pgbackrest_tls_key_file=TLS["pgbackrest_tls_key_file"],
+        ),
+        "pgbackrest_tls_cert_file must be the absolute path of a PEM file",
+    ),
+    "pgbackrest_tls_server_port_of_postgresql": (
+        with_changes(pgbackrest_tls_server_port=5432),
+        "pgbackrest_tls_server_port must be a free TCP port",
+    ),
+    "pgbackrest_tls_client_cn_injection": (
+        with_changes(pgbackrest_tls_client_cn="db2=main\ntls-server-auth=*"),
+        "pgbackrest_tls_client_cn must be one line",
+    ),
 }
 
 GOOD: dict[str, dict] = {
@@ -109,6 +163,16 @@ GOOD: dict[str, dict] = {
         pgbackrest_schedules=[{"type": "full", "on_calendar": "daily"}, {"type": "diff", "on_calendar": "hourly"}],
     ),
     "pgbackrest_good_unencrypted": {"pgbackrest_repos": [REPO], "pgbackrest_cipher_type": "none"},
+    # A replica taking the backups with backup-standby, and a host running the TLS server for it.
+    "pgbackrest_good_backup_standby": with_changes(
+        pgbackrest_backup_host="pgbackrest_good_backup_standby",
+        pgbackrest_backup_standby=True,
+        postgresql_primary="pgbackrest_good_tls_server",
+        **TLS,
+    ),
+    "pgbackrest_good_tls_server": with_changes(
+        pgbackrest_backup_host="pgbackrest_good_backup_standby", pgbackrest_backup_standby=True, **TLS
+    ),
 }
 
 
