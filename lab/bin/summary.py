@@ -22,7 +22,8 @@ SERVICES = [
     "prometheus-nginx-exporter",
     "prometheus-blackbox-exporter",
     "docker",
-    "corvid-standin@blue",
+    "docker-registry",
+    "corvid-mcp-health.timer",
     "corvid-pebble",
 ]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lab stand-in for the app tier until its containers land: standard library only.
+"""A stand-in upstream for the nginx role's molecule scenario (molecule/nginx): standard library only.
 
 :8000  HTTP API: GET / answers JSON naming the host and the colour; GET /health answers "ok".
 :8080  WebSocket echo (RFC 6455, text and binary frames, ping/pong, close).
