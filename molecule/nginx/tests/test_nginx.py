@@ -13,12 +13,15 @@ import textwrap
 import pytest
 
 CA = "/etc/corvid/pki/ca.crt"
+# The HTTPS backend's basic auth (converge.yml: a throwaway test value).
+UI = "operator:test-backend-secret"
 
 # A small HTTPS/WebSocket client run inside the host with python3 (standard library only).
 CLIENT = textwrap.dedent(
     """
     import base64, json, os, socket, ssl, struct, subprocess, sys, http.client
     ctx = ssl.create_default_context(cafile="%(ca)s")
+    UI = "%(ui)s"
 
     def https(path, source="127.0.0.1", count=1):
         statuses, headers, body = [], {}, b""
@@ -31,6 +34,20 @@ CLIENT = textwrap.dedent(
             headers = dict(response.getheaders())
         conn.close()
         return statuses, headers, body.decode(errors="replace")
+
+    def https_as(server_name, path, auth=None):
+        # GET path from the site server_name (SNI and Host), with basic auth user:password.
+        conn = http.client.HTTPSConnection(server_name, 443, context=ctx, timeout=10)
+        raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
+        conn.sock = ctx.wrap_socket(raw, server_hostname=server_name)
+        headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+        result = {"status": response.status, "headers": {k.lower(): v for k, v in response.getheaders()},
+                  "body": body, "tls": conn.sock.version()}
+        conn.close()
+        return result
 
     def ws_frame(payload):
         mask = os.urandom(4)
@@ -52,7 +69,7 @@ CLIENT = textwrap.dedent(
         first, second = sock.recv(2)
         return sock.recv(second & 0x7F).decode()
     """
-) % {"ca": CA}
+) % {"ca": CA, "ui": UI}
 
 
 def run_client(host, script):
@@ -197,6 +214,14 @@ def failures(run, name):
                 ]
                 found.extend(items or [result])
     return found
+
+
+AGENT = {
+    "name": "agent",
+    "server_names": ["agent.test"],
+    "tls_certificate": "/etc/corvid/pki/edge.fullchain.crt",
+    "tls_certificate_key": "/etc/corvid/pki/private/edge.key",
+}
 
 
 def test_a_rejected_directive_fails_and_the_old_configuration_serves(host):
@@ -378,9 +403,9 @@ def test_check_mode_with_a_certificate_not_there_yet(host):
     )
     assert run.returncode == 0, failures(run, name) or run.stderr
     assert json.loads(run.stdout)["stats"][name]["failures"] == 0
-    read = task_result(run, name, "Read the sites' certificates for an OCSP responder")["results"]
-    assert [item.get("failed", False) for item in read] == [False]
-    assert "not found" in read[0]["msg"]
+    read = task_result(run, name, "Read the sites' certificates")["results"]
+    assert [(item["item"], item["rc"]) for item in read] == [("/etc/corvid/pki/new.fullchain.crt", 3)]
+    assert task_result(run, name, "Check that every site's certificate is a PEM certificate").get("failed") is not True
     written = task_result(run, name, "Write the nginx configuration")["results"]
     site = next(item for item in written if item["item"].get("site", {}).get("name") == "new")
     assert site["changed"] is True
@@ -395,3 +420,145 @@ def test_install_from_nginx_org():
         "the install from nginx.org is not exercised here: the test hosts cannot reach nginx.org "
         "(its source and pin are checked in check mode, its variables by tests/functional/test_preflight_nginx.py)"
     )
+
+
+def test_a_certificate_nginx_cannot_load_fails_before_any_change(host):
+    """DER, empty, garbage and missing certificate files: the run fails at the certificate
+    check, before any change, with one line per site naming the site, the file and the fix
+    (two sites that share a file: the file is read once, both are named); no traceback."""
+    name = host.backend.get_hostname()
+    bad = "/etc/ssl/corvid-bad-certificates"
+    fixture = host.run(
+        "mkdir -p %s && cd %s && openssl x509 -in /etc/corvid/pki/edge.crt -outform DER -out der.crt"
+        " && : > empty.crt && echo 'not a certificate' > garbage.crt",
+        bad,
+        bad,
+    )
+    assert fixture.rc == 0, fixture.stderr
+    before = host.run("md5sum /etc/nginx/nginx.conf /etc/nginx/corvid/*/*.conf").stdout
+
+    def bad_site(site_name, certificate):
+        return {**AGENT, "name": site_name, "server_names": [f"{site_name}.test"], "tls_certificate": certificate}
+
+    sites = [
+        AGENT,
+        bad_site("der", f"{bad}/der.crt"),
+        bad_site("der_too", f"{bad}/der.crt"),
+        bad_site("empty", f"{bad}/empty.crt"),
+        bad_site("garbage", f"{bad}/garbage.crt"),
+        bad_site("missing", f"{bad}/missing.crt"),
+    ]
+    run = ansible_playbook("converge.yml", "--limit", name, "-e", json.dumps({"nginx_sites": sites}))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stdout + run.stderr
+    read = task_result(run, name, "Read the sites' certificates")["results"]
+    assert [item["item"] for item in read] == [
+        "/etc/corvid/pki/edge.fullchain.crt",
+        *(f"{bad}/{file}.crt" for file in ("der", "empty", "garbage", "missing")),
+    ]
+    failed = failures(run, name)
+    assert len(failed) == 1, failed
+    messages = failed[0]["msg"]
+    not_pem = (
+        "is not a PEM certificate (openssl: {}): nginx reads PEM only; convert a DER certificate with"
+        " `openssl x509 -inform DER -in FILE -out FILE.pem`, or point tls_certificate at the PEM chain"
+        " the pki role writes (/etc/corvid/pki/NAME.fullchain.crt)."
+    )
+    expected = [
+        f"nginx_sites[{index}] ({site}): tls_certificate {bad}/{file}.crt "
+        for index, site, file in (
+            (1, "der", "der"),
+            (2, "der_too", "der"),
+            (3, "empty", "empty"),
+            (4, "garbage", "garbage"),
+        )
+    ]
+    assert len(messages) == 5, messages
+    for prefix, message in zip(expected, messages[:4], strict=True):
+        assert message.startswith(prefix), (prefix, message)
+        assert message.endswith(not_pem.format(message.split("(openssl: ")[1].split("):")[0])), message
+        assert "certificate" in message.split("(openssl: ")[1].lower(), message
+    assert messages[4] == (
+        f"nginx_sites[5] (missing): tls_certificate {bad}/missing.crt does not exist on {name}:"
+        " issue it first (the pki role, before nginx) or correct the path."
+    )
+    assert json.loads(run.stdout)["stats"][name]["changed"] == 0
+    assert host.run("md5sum /etc/nginx/nginx.conf /etc/nginx/corvid/*/*.conf").stdout == before
+    assert not host.file("/etc/nginx/corvid/sites/der.conf").exists
+    assert run_client(host, 'print(json.dumps(https("/")[0]))') == [200]
+
+
+def test_https_upstream_passes_basic_auth_through(host):
+    """The site "ui" proxies to the HTTPS backend (TLS 1.3 only, basic auth of its own): without
+    credentials the backend's 401 and challenge come through; with them, 200, and the backend
+    saw TLS 1.3, the SNI backend.test (tls_server_name) and the client's Host."""
+    result = run_client(
+        host,
+        """
+        print(json.dumps({"anonymous": https_as("ui.test", "/"), "wrong": https_as("ui.test", "/", "operator:nope"),
+                          "operator": https_as("ui.test", "/status", UI)}))
+        """,
+    )
+    for case in ("anonymous", "wrong"):
+        assert result[case]["status"] == 401, result[case]
+        assert result[case]["headers"]["www-authenticate"] == 'Basic realm="tls-backend"'
+    operator = result["operator"]
+    assert operator["status"] == 200, operator
+    assert operator["tls"] == "TLSv1.3"
+    assert json.loads(operator["body"]) == {
+        "path": "/status",
+        "host": "ui.test",
+        "tls": "TLSv1.3",
+        "sni": "backend.test",
+    }
+
+
+def test_https_upstream_is_verified(host):
+    """Verification is on: the same backend behind another CA, or under a name its certificate
+    does not carry, is refused (502), and nginx's error log says why."""
+    result = run_client(
+        host,
+        """
+        print(json.dumps([https_as("ui.test", path, UI)["status"] for path in ("/untrusted/", "/wrong-name/")]))
+        """,
+    )
+    assert result == [502, 502]
+    log = host.run("tail -n 50 /var/log/nginx/error.log").stdout
+    assert "upstream SSL certificate verify error" in log, log
+    assert 'upstream SSL certificate does not match "other.test"' in log, log
+    site = host.file("/etc/nginx/corvid/sites/ui.conf").content_string
+    for directive in (
+        "proxy_pass https://backend;",
+        "proxy_ssl_verify on;",
+        "proxy_ssl_trusted_certificate /etc/corvid/pki/ca.crt;",
+        "proxy_ssl_server_name on;",
+        "proxy_ssl_name backend.test;",
+        "proxy_ssl_protocols TLSv1.3;",
+    ):
+        assert directive in site, site
+
+
+def test_site_security_headers_replace_and_drop_the_defaults(host):
+    result = run_client(host, 'print(json.dumps([https_as("ui.test", "/")["headers"], https("/")[1]]))')
+    ui, agent = result[0], {key.lower(): value for key, value in result[1].items()}
+    assert ui["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"
+    assert "referrer-policy" not in ui
+    assert ui["x-frame-options"] == "DENY"
+    assert agent["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert agent["referrer-policy"] == "no-referrer"
+
+
+def test_switching_an_https_pool_keeps_its_tls_settings(host):
+    name = host.backend.get_hostname()
+    before = host.file("/etc/nginx/corvid/upstreams/backend.conf").md5sum
+    pool = {"name": "backend", "servers": [{"address": "127.0.0.1", "port": 9443}]}
+    run = ansible_playbook("switch.yml", "--limit", name, "-e", json.dumps({"nginx_upstream": pool}))
+    assert run.returncode != 0
+    failed = failures(run, name)
+    assert len(failed) == 1, failed
+    assert failed[0]["msg"] == [
+        "nginx_upstream: tls, tls_trusted_certificate and tls_server_name differ from those of pool backend in"
+        " nginx_upstreams: the sites proxy to it with the settings of nginx_upstreams; change them there and run"
+        " the role."
+    ]
+    assert host.file("/etc/nginx/corvid/upstreams/backend.conf").md5sum == before
