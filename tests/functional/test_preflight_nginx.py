@@ -211,6 +211,41 @@ CASES: dict[str, tuple[dict, str]] = {
         {"nginx_upstreams": [POOL], "nginx_sites": [site(tls_trusted_certificate="ca.crt")]},
         "nginx_sites[0] (agent): tls_trusted_certificate must be an absolute path",
     ),
+    "nginx_tls_pool_servers_of_two_names": (
+        {
+            "nginx_upstreams": [
+                {
+                    "name": "ui",
+                    "tls": True,
+                    "servers": [{"address": "mon1", "port": 9090}, {"address": "mon2", "port": 9090}],
+                }
+            ]
+        },
+        "nginx_upstreams[0] (ui): tls is on but its servers do not share one host name (mon1, mon2)",
+    ),
+    "nginx_tls_pool_ip_address": (
+        {"nginx_upstreams": [{"name": "ui", "tls": True, "servers": [{"address": "10.0.0.5", "port": 9090}]}]},
+        "nginx_upstreams[0] (ui): tls is on but its servers do not share one host name (10.0.0.5)",
+    ),
+    "nginx_tls_settings_without_tls": (
+        {"nginx_upstreams": [{**POOL, "tls_server_name": "app1"}]},
+        "nginx_upstreams[0] (api): tls_trusted_certificate and tls_server_name are for an HTTPS pool: set tls: true",
+    ),
+    "nginx_tls_trusted_certificate_relative": (
+        {"nginx_upstreams": [{**POOL, "tls": True, "tls_trusted_certificate": "ca.crt"}]},
+        "nginx_upstreams[0] (api): tls_trusted_certificate must be an absolute path",
+    ),
+    "nginx_tls_server_name_injection": (
+        {"nginx_upstreams": [{**POOL, "tls": True, "tls_server_name": "app1; proxy_ssl_verify off"}]},
+        "nginx_upstreams[0] (api): tls_server_name must be one host name",
+    ),
+    "nginx_site_header_injection": (
+        {
+            "nginx_upstreams": [POOL],
+            "nginx_sites": [site(security_headers={"Content-Security-Policy": 'x"; return 200 "pwned'})],
+        },
+        'nginx_sites[0] (agent): security_headers "Content-Security-Policy"',
+    ),
 }
 
 # host name: variables that pass.
@@ -224,6 +259,24 @@ GOOD: dict[str, dict] = {
     "nginx_good_plain_listen_loopback": {
         "nginx_upstreams": [POOL],
         "nginx_sites": [site(plain_http_listen=["127.0.0.1:8090", "[::1]:8090"])],
+    },
+    "nginx_good_tls_pool": {
+        "nginx_upstreams": [
+            {"name": "prometheus", "tls": True, "servers": [{"address": "mon1", "port": 9090}]},
+            {
+                "name": "alertmanager",
+                "tls": True,
+                "tls_server_name": "alertmanager.lab",
+                "tls_trusted_certificate": "/etc/corvid/pki/ca.crt",
+                "servers": [{"address": "10.0.0.5", "port": 9093}, {"address": "10.0.0.6", "port": 9093}],
+            },
+        ],
+        "nginx_sites": [
+            site(
+                locations=[{"path": "/", "upstream": "prometheus"}],
+                security_headers={"Content-Security-Policy": "default-src 'self'", "Referrer-Policy": ""},
+            )
+        ],
     },
     "nginx_good_plain_listen_allowed": {
         "nginx_plain_http_allowed": True,
