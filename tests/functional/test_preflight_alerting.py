@@ -26,6 +26,14 @@ GRAFANA = {
 }
 
 
+TARBALL = {
+    "alertmanager_install_method": "tarball",
+    "alertmanager_tarball_mirror": "file:///srv/mirror/prometheus",
+    "alertmanager_version": "0.27.0",
+    "alertmanager_tarball_sha256": "4b1c2e3d5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c",
+}
+
+
 def am(**variables):
     return ("alertmanager", {**USERS, **variables})
 
@@ -178,6 +186,23 @@ CASES: dict[str, tuple[tuple[str, dict], str]] = {
         grafana(grafana_domain="mon1\n[auth.anonymous]\nenabled = true"),
         "grafana_domain must be one line without ; or # (grafana.ini)",
     ),
+    "am_tarball_without_mirror": (
+        am(**{**TARBALL, "alertmanager_tarball_mirror": ""}),
+        "alertmanager_install_method is tarball but alertmanager_tarball_mirror is empty: set it to the URL of the "
+        "directory that holds alertmanager-VERSION.linux-ARCH.tar.gz",
+    ),
+    "am_tarball_without_sha256": (
+        am(**{**TARBALL, "alertmanager_tarball_sha256": ""}),
+        "alertmanager_install_method is tarball but alertmanager_tarball_sha256 is empty: set the archive's sha256",
+    ),
+    "am_tarball_sha256_too_short": (
+        am(**{**TARBALL, "alertmanager_tarball_sha256": TARBALL["alertmanager_tarball_sha256"][:63]}),
+        "alertmanager_tarball_sha256 must be 64 hexadecimal digits",
+    ),
+    "am_tarball_without_version": (
+        am(**{**TARBALL, "alertmanager_version": ""}),
+        'alertmanager_install_method is tarball but alertmanager_version is "": set the release to install',
+    ),
 }
 
 # host name: variables that pass.
@@ -194,6 +219,7 @@ GOOD: dict[str, tuple[str, dict]] = {
         "alertmanager",
         {"alertmanager_tls_enabled": False, "alertmanager_web_auth_enabled": False},
     ),
+    "am_good_from_a_tarball": am(**TARBALL),
     "grafana_good": grafana(),
     "grafana_good_without_datasource_auth": grafana(grafana_datasource_username="", grafana_datasource_password=""),
 }

@@ -2,8 +2,10 @@
 
 Bad input of the monitoring tier fails before any change, naming the variable: an exporter port
 used twice, an unknown severity, a rule that does not parse, a retention that is not a duration,
-a target announced over plain http. PromQL beyond bracket balance is promtool's job on the host
-(molecule/monitoring checks that a rejected rule file never replaces the running one).
+a target announced over plain http, a release tarball without its mirror or with a sha256 that
+is not one. PromQL beyond bracket balance is promtool's job on the host (molecule/monitoring
+checks that a rejected rule file never replaces the running one), and so is a sha256 that does
+not match its download (molecule/tarball).
 """
 
 from __future__ import annotations
@@ -22,6 +24,22 @@ PROMETHEUS = {
     "prometheus_scrape_password": SECRET,
     "prometheus_target_hosts": ["{{ inventory_hostname }}"],
 }
+
+
+SHA256 = "9d3f0a5e1c2b4d6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+NODE_TARBALL = {
+    "exporters_node_install_method": "tarball",
+    "exporters_tarball_mirror": "https://mirror.example.com/prometheus",
+    "exporters_node_version": "1.8.2",
+    "exporters_node_tarball_sha256": SHA256,
+}
+PROMETHEUS_TARBALL = {
+    "prometheus_install_method": "tarball",
+    "prometheus_tarball_mirror": "https://mirror.example.com/prometheus",
+    "prometheus_version": "2.53.2",
+    "prometheus_tarball_sha256": SHA256,
+}
+APP_TARGET = {"job": "app", "port": 8001, "scheme": "https", "metrics_path": "/metrics"}
 
 
 def rule(**changes):
@@ -208,6 +226,69 @@ CASES: dict[str, tuple[str, dict, str]] = {
         {**PROMETHEUS, "app_prometheus_targets": [{"job": "app", "scheme": "https"}]},
         "prometheus_target_without_port: app_prometheus_targets[0] (app) needs a TCP port",
     ),
+    "prometheus_target_unknown_credentials": (
+        "prometheus",
+        {**PROMETHEUS, "app_prometheus_targets": [{**APP_TARGET, "credentials": "root"}]},
+        "app_prometheus_targets[0] (app) credentials must be scrape (prometheus_scrape_username) or alertmanager "
+        '(prometheus_alertmanager_username), not "root"',
+    ),
+    "prometheus_scrapes_alertmanager_without_its_password": (
+        "prometheus",
+        {
+            **PROMETHEUS,
+            "alertmanager_prometheus_targets": [
+                {"job": "alertmanager", "port": 9093, "scheme": "https", "credentials": "alertmanager"}
+            ],
+        },
+        "prometheus_alertmanager_password is empty: set it (from vault).",
+    ),
+    "exporters_tarball_without_mirror": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_tarball_mirror": ""},
+        "exporters_node_install_method is tarball but exporters_tarball_mirror is empty: set it to the URL of the "
+        "directory that holds the exporters' release tarballs",
+    ),
+    "exporters_tarball_mirror_not_a_url": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_tarball_mirror": "mirror.example.com/prometheus"},
+        "exporters_tarball_mirror is not an http(s) or file URL",
+    ),
+    "exporters_tarball_without_sha256": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_node_tarball_sha256": ""},
+        "exporters_node_install_method is tarball but exporters_node_tarball_sha256 is empty: set the archive's sha256",
+    ),
+    "exporters_tarball_short_sha256": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_node_tarball_sha256": "abc123"},
+        'exporters_node_tarball_sha256 must be 64 hexadecimal digits (a sha256, without "sha256:"), not "abc123"',
+    ),
+    "exporters_tarball_sha256_with_prefix": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_node_tarball_sha256": "sha256:" + SHA256},
+        "exporters_node_tarball_sha256 must be 64 hexadecimal digits",
+    ),
+    "exporters_tarball_without_version": (
+        "exporters",
+        {**EXPORTERS, **NODE_TARBALL, "exporters_node_version": ""},
+        'exporters_node_install_method is tarball but exporters_node_version is "": set the release to install',
+    ),
+    "prometheus_tarball_without_mirror": (
+        "prometheus",
+        {**PROMETHEUS, **PROMETHEUS_TARBALL, "prometheus_tarball_mirror": ""},
+        "prometheus_install_method is tarball but prometheus_tarball_mirror is empty: set it to the URL of the "
+        "directory that holds prometheus-VERSION.linux-ARCH.tar.gz",
+    ),
+    "prometheus_tarball_without_sha256": (
+        "prometheus",
+        {**PROMETHEUS, **PROMETHEUS_TARBALL, "prometheus_tarball_sha256": ""},
+        "prometheus_install_method is tarball but prometheus_tarball_sha256 is empty",
+    ),
+    "prometheus_tarball_sha256_not_hex": (
+        "prometheus",
+        {**PROMETHEUS, **PROMETHEUS_TARBALL, "prometheus_tarball_sha256": "g" * 64},
+        "prometheus_tarball_sha256 must be 64 hexadecimal digits",
+    ),
 }
 
 
@@ -222,6 +303,10 @@ def preflight(tmp_path_factory):
             "exporters_postgres_password": SECRET,
             "exporters_redis_password": SECRET,
             "exporters_blackbox_probes": [{"url": "https://edge1/"}, {"url": "https://edge1:8443/", "module": "https"}],
+            **NODE_TARBALL,
+            "exporters_redis_install_method": "tarball",
+            "exporters_redis_version": "1.62.0",
+            "exporters_redis_tarball_sha256": SHA256.upper(),
         },
     )
     cases["prometheus_good"] = (
@@ -232,6 +317,10 @@ def preflight(tmp_path_factory):
             "prometheus_alertmanagers": ["mon1:9093"],
             "prometheus_alertmanager_password": SECRET,
             "app_prometheus_targets": [{"job": "app", "port": 8001, "scheme": "https", "metrics_path": "/metrics"}],
+            "alertmanager_prometheus_targets": [
+                {"job": "alertmanager", "port": 9093, "scheme": "https", "credentials": "alertmanager"}
+            ],
+            **PROMETHEUS_TARBALL,
         },
     )
     return run_preflight(tmp_path_factory.mktemp("preflight_monitoring"), cases)

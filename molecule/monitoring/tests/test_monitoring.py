@@ -1,6 +1,7 @@
 """Real state of the monitoring scenario, read from Prometheus's HTTP API inside its container.
 
-corvid-mon-prom (Debian 12) runs Prometheus with node and blackbox exporters; corvid-mon-target
+corvid-mon-prom (Debian 12) runs Prometheus and Alertmanager with node and blackbox exporters
+(Prometheus scrapes Alertmanager as the user it sends alerts as); corvid-mon-target
 (Debian 13) runs node and Redis exporters and two HTTPS test endpoints (TLS 1.3 on 8443, TLS 1.2
 on 8442). Every request goes over https with the scenario's site CA, from inside a container
 (python3 there; no curl in the images). Passwords are the scenario's throwaway test values;
@@ -30,9 +31,12 @@ WEB = ("admin", INVENTORY["monitoring"]["prometheus_web_password"])
 SCRAPE = ("prometheus", INVENTORY["all"]["exporters_basic_auth_password"])
 EXTRA_RULES = "/etc/prometheus/rules/extra.rules.yml"
 
-# (job, instance) of every target the inventory announces, and Prometheus itself.
+ALERTMANAGER = ("prometheus", INVENTORY["monitoring"]["prometheus_alertmanager_password"])
+
+# (job, instance) of every target the inventory announces (Alertmanager's too), and Prometheus itself.
 EXPECTED_TARGETS = {
     ("prometheus", f"{PROM}:9090"),
+    ("alertmanager", f"{PROM}:9093"),
     ("node", f"{PROM}:9100"),
     ("node", f"{TARGET}:9100"),
     ("redis", f"{TARGET}:9121"),
@@ -110,6 +114,28 @@ def test_every_expected_target_is_up():
         return seen if set(seen) == EXPECTED_TARGETS and set(seen.values()) == {"up"} else None
 
     assert wait_for(all_up), {(t["labels"]["job"], t["labels"]["instance"]): t["lastError"] for t in targets()}
+
+
+def test_prometheus_scrapes_alertmanager_and_itself_over_https_with_basic_auth():
+    up = {
+        (t["labels"]["job"], t["scrapeUrl"]): t["health"]
+        for t in targets()
+        if t["labels"]["job"] in ("prometheus", "alertmanager")
+    }
+    assert up == {
+        ("prometheus", f"https://{PROM}:9090/metrics"): "up",
+        ("alertmanager", f"https://{PROM}:9093/metrics"): "up",
+    }
+    result = wait_for(lambda: query(f'alertmanager_build_info{{instance="{PROM}:9093"}}'))
+    assert result and result[0]["metric"]["job"] == "alertmanager"
+    # Alertmanager's metrics are behind the same basic auth as its API.
+    assert fetch(f"https://{PROM}:9093/metrics")["status"] == 401
+    assert fetch(f"https://{PROM}:9093/metrics", ALERTMANAGER)["status"] == 200
+
+
+def test_prometheus_sends_alerts_to_alertmanager():
+    active = wait_for(lambda: api("alertmanagers")["activeAlertmanagers"])
+    assert [a["url"] for a in active] == [f"https://{PROM}:9093/api/v2/alerts"]
 
 
 def test_targets_carry_their_tier():

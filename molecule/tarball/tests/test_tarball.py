@@ -134,9 +134,9 @@ def test_a_wrong_sha256_fails_before_anything_is_replaced():
     )
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0, run.stdout[-3000:]
-    assert (
-        f"exporters_node_tarball_sha256: the sha256 of {url} is {release['sha256']}, not {WRONG_SHA256}" in output
-    ), output[-3000:]
+    assert f"exporters_node_tarball_sha256: the sha256 of {url} is {release['sha256']}, not {WRONG_SHA256}" in output, (
+        output[-3000:]
+    )
     assert "Nothing was replaced: prometheus-node-exporter keeps its installed version" in output, output[-3000:]
     assert parse_recap(run.stdout)[MON]["changed"] == 0, run.stdout[-3000:]
     assert {unit: main_pid(unit) for unit in before} == before
