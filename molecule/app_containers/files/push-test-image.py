@@ -3,8 +3,9 @@
 
 One layer: busybox-static's binary and a few links, a web root with healthz, readyz (left out
 of v3-unready) and a start script that writes /version into the tmpfs /tmp (the root is
-read-only) and runs busybox httpd on $AGENT_API_PORT. Tags v1, v2 and v3-unready of
-corvid/demo; a tag already in the registry is skipped. Prints "pushed TAG" per pushed tag.
+read-only) and runs busybox httpd on $AGENT_API_PORT. Tags v1, v2, v3-unready and
+v4-errors (its /cgi-bin/items answers 500) of corvid/demo; a tag already in the registry is
+skipped. Prints "pushed TAG" per pushed tag.
 Environment: REGISTRY_PASSWORD (user corvid), REGISTRY_CA.
 """
 
@@ -28,6 +29,10 @@ mkdir -p /tmp/www
 cp -r /www/. /tmp/www/
 printf '{"version": "%s", "colour": "%s"}\\n' "$APP_VERSION" "$AGENT_COLOUR" > /tmp/www/version
 exec httpd -f -p "$AGENT_API_PORT" -h /tmp/www
+"""
+# The "API" the deploy's load generator calls through the edge: 200, or 500 for v4-errors.
+ITEMS = """#!/bin/sh
+printf 'Status: %s\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s %s\\n' "$ITEMS_STATUS" "$APP_VERSION" "$AGENT_COLOUR"
 """
 
 
@@ -53,14 +58,17 @@ def add(tar, name, data=b"", *, mode=0o644, kind=tarfile.REGTYPE, link=""):
 def layer(ready):
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for directory in ("bin", "www", "tmp"):
+        for directory in ("bin", "www", "www/cgi-bin"):
             add(tar, directory, kind=tarfile.DIRTYPE, mode=0o755)
+        # Like any /tmp: the tmpfs docker mounts there takes this mode.
+        add(tar, "tmp", kind=tarfile.DIRTYPE, mode=0o1777)
         with open("/bin/busybox", "rb") as busybox:
             add(tar, "bin/busybox", busybox.read(), mode=0o755)
         for tool in ("sh", "cat", "cp", "mkdir", "printf", "httpd", "wget", "id", "ls"):
             add(tar, f"bin/{tool}", kind=tarfile.SYMTYPE, link="busybox")
         add(tar, "bin/start", START.encode(), mode=0o755)
         add(tar, "www/healthz", b"ok\n")
+        add(tar, "www/cgi-bin/items", ITEMS.encode(), mode=0o755)
         if ready:
             add(tar, "www/readyz", b"ready\n")
     data = raw.getvalue()
@@ -80,7 +88,7 @@ def upload(blob):
     return digest
 
 
-def push(tag, version, ready):
+def push(tag, version, ready, items_status=200):
     if request("HEAD", f"/v2/{REPOSITORY}/manifests/{tag}", headers={"Accept": MANIFEST})[0] == 200:
         return
     raw, compressed = layer(ready)
@@ -90,7 +98,7 @@ def push(tag, version, ready):
             "os": "linux",
             "config": {
                 "Cmd": ["/bin/start"],
-                "Env": ["PATH=/bin", f"APP_VERSION={version}"],
+                "Env": ["PATH=/bin", f"APP_VERSION={version}", f"ITEMS_STATUS={items_status}"],
                 "User": "10001:10001",
             },
             "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},
@@ -122,3 +130,4 @@ def push(tag, version, ready):
 push("v1", "v1", True)
 push("v2", "v2", True)
 push("v3-unready", "v3-unready", False)
+push("v4-errors", "v4-errors", True, 500)

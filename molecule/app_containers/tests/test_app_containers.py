@@ -112,6 +112,7 @@ def test_health_ready_and_version_answer(host):
     assert json.loads(body) == {"version": "v1", "colour": "blue"}
     health = inspect(host, "demo-blue")["State"]["Health"]["Status"]
     assert health in {"healthy", "starting"}
+    assert host.run("docker exec demo-blue wget -q -O /dev/null http://127.0.0.1:8000/healthz").rc == 0
 
 
 def test_state_file_and_local_fact(host):
@@ -149,7 +150,7 @@ def test_unready_release_fails_within_the_deadline(host):
         "app_containers_colour=green app_containers_colour_release=v3-unready app_containers_colour_deadline=8",
     )
     assert recap["m9b-app"]["failed"] == 1, run.stdout[-3000:]
-    assert "/readyz" in run.stdout
+    assert "/readyz" in run.stdout + run.stderr
     state = json.loads(host.file("/etc/corvid/apps/demo/state.json").content_string)
     assert "green" not in state["releases"]
     run, recap = playbook("colour.yml", "-e", "app_containers_colour=green app_containers_colour_state=absent")
@@ -160,7 +161,7 @@ def test_unready_release_fails_within_the_deadline(host):
 def test_the_active_colour_is_never_stopped(host):
     run, recap = playbook("colour.yml", "-e", "app_containers_colour=blue app_containers_colour_state=absent")
     assert recap["m9b-app"]["failed"] == 1
-    assert "is the active colour" in run.stdout
+    assert "is the active colour" in run.stdout + run.stderr
     assert inspect(host, "demo-blue")["State"]["Running"]
 
 
