@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""Scaling benchmark: how the no-change run of playbooks/site.yml grows with the number of hosts.
+
+1. The lab as it is: playbooks/preflight.yml (the median of a few runs) and one no-change run of
+   playbooks/site.yml, timed, with the time of every task on every host.
+2. Every tier doubled: a copy of each host of the tier groups (db1 -> db1x, ...) is added by an
+   extra inventory file under .cache/bench/ and created as a lab container (lab/lab.yml, the same
+   images, limited to the copies), converged once with playbooks/site.yml limited to the copies
+   (not timed: the lab's own hosts are not in that run), then the same measures on the whole
+   doubled inventory. Before that timed run a check-mode run of site.yml on the lab's own hosts
+   must report 0 changed with the copies in the inventory; otherwise the timed run is skipped.
+3. The copies are removed whatever happens (containers, their apt cache directories and cached
+   facts, the object store prefix their backups went to), and the table is printed and written
+   as JSON to .cache/bench/.
+
+The copies never disturb the lab's hosts:
+  - a copy keeps its original's host variables, with every reference to another lab host turned
+    into that host's copy (cache2x replicates from cache1x, never from cache1);
+  - database copies are separate primaries (no postgresql_primary): a replica would make the
+    lab's primary allow and count it; their pgBackRest repositories get a path of their own
+    (/corvid-bench/<host>) in the same buckets;
+  - the lab's monitoring hosts keep scraping the lab's hosts only (prometheus_target_hosts);
+  - no published port is copied.
+
+    make bench                                      # (proposed) the lab; about 20 to 30 min
+    .venv/bin/python tests/bench/bench_scale.py --help
+
+Time per host per task: a callback of this script records when each task starts and ends on each
+host; "s/host-task" is the run's wall time divided by the number of task results (one per task per
+host, skipped ones included), "busy s" a host's summed task durations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TIERS = ["database", "cache", "edge", "app", "monitoring", "mcp_checkers"]
+EXTRA_GROUP = "bench_extra"
+BENCH_REPO_PATH = "/corvid-bench"
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
+    re.M,
+)
+
+# A notification callback (enabled beside the default output): one JSON line per task result
+# with the host, the task, when it started on that host and how long it took.
+CALLBACK = '''
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: corvid_bench_timer
+type: aggregate
+short_description: time of each task on each host, as JSON lines
+description: Writes one line per task result to the file named by CORVID_BENCH_TIMINGS.
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "corvid_bench_timer"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self._started = {}
+        self._out = open(os.environ["CORVID_BENCH_TIMINGS"], "a", encoding="utf-8")
+
+    def v2_runner_on_start(self, host, task):
+        self._started[(host.get_name(), task._uuid)] = time.time()
+
+    def _done(self, result, status):
+        host, task = result.host.get_name(), result.task
+        start = self._started.pop((host, task._uuid), None)
+        end = time.time()
+        line = {"host": host, "task": task.get_name(), "action": task.action, "status": status,
+                "start": start, "seconds": None if start is None else end - start}
+        self._out.write(json.dumps(line) + "\\n")
+        self._out.flush()
+
+    def v2_runner_on_ok(self, result, **kwargs):
+        self._done(result, "changed" if result.result.get("changed") else "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._done(result, "ignored" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result):
+        self._done(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result):
+        self._done(result, "unreachable")
+'''
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {message}", flush=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.inventory = (ROOT / args.inventory).resolve()
+        self.out = (ROOT / args.out).resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.work = self.out / "scale"
+        self.work.mkdir(exist_ok=True)
+        callbacks = self.work / "callback_plugins"
+        callbacks.mkdir(exist_ok=True)
+        (callbacks / "corvid_bench_timer.py").write_text(CALLBACK)
+        self.env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_CALLBACK_PLUGINS": str(callbacks),
+            "ANSIBLE_CALLBACKS_ENABLED": "corvid_bench_timer",
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
+        }
+        self.extra_inventory = self.work / "extra.yml"
+        self.copies: dict[str, str] = {}  # original -> copy
+        self.created_cache_dirs: list[Path] = []
+        self.logs = self.work / "logs"
+        self.logs.mkdir(exist_ok=True)
+
+    # -- running ansible -----------------------------------------------------------------------
+
+    def playbook(self, name: str, playbook: str, *args: str, extra: bool = False, timeout: int | None = None) -> dict:
+        """Run a playbook; its wall time, rc, recap and task timings (the output goes to a log file)."""
+        inventories = ["-i", str(self.inventory)] + (["-i", str(self.extra_inventory)] if extra else [])
+        timings = self.logs / f"{name}.timings.jsonl"
+        timings.unlink(missing_ok=True)
+        timings.touch()
+        command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
+        log(f"{name}: {' '.join(command[1:])}")
+        start = time.monotonic()
+        try:
+            run = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={**self.env, "CORVID_BENCH_TIMINGS": str(timings)},
+                timeout=timeout or self.args.timeout,
+                check=False,
+            )
+            stdout, stderr, rc = run.stdout, run.stderr, run.returncode
+        except subprocess.TimeoutExpired as expired:
+            stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + "\n(timed out)", -1
+        elapsed = time.monotonic() - start
+        (self.logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
+        recap = {
+            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(stdout)
+        }
+        lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
+        log(f"{name}: rc {rc} in {elapsed:.1f} s")
+        return {
+            "name": name,
+            "rc": rc,
+            "seconds": round(elapsed, 2),
+            "recap": recap,
+            "timings": lines,
+            "tail": "" if rc == 0 else (stdout[-2500:] + stderr[-1500:]),
+        }
+
+    def preflight(self, name: str, extra: bool) -> dict:
+        runs = [self.playbook(f"{name}-{i}", self.args.preflight, extra=extra) for i in range(self.args.preflight_runs)]
+        return {
+            "median_seconds": round(statistics.median(run["seconds"] for run in runs), 2),
+            "seconds": [run["seconds"] for run in runs],
+            "rc": [run["rc"] for run in runs],
+            "tasks": len(runs[-1]["timings"]),
+        }
+
+    def inventory_export(self) -> dict:
+        run = subprocess.run(
+            [str(BIN / "ansible-inventory"), "-i", str(self.inventory), "--list", "--export"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=self.env,
+            timeout=300,
+            check=True,
+        )
+        return json.loads(run.stdout, object_hook=_plain)
+
+    # -- the copies ----------------------------------------------------------------------------
+
+    def build_extra_inventory(self) -> None:
+        """The extra inventory: a copy of every tier host, in the same groups, and the pins that
+        keep the lab's own hosts as they are."""
+        data = self.inventory_export()
+        hostvars = data.get("_meta", {}).get("hostvars", {})
+
+        def members(group: str) -> list[str]:
+            found = list(data.get(group, {}).get("hosts", []))
+            for child in data.get(group, {}).get("children", []):
+                found += members(child)
+            return found
+
+        def group_var(name: str, group: str) -> object:
+            return data.get(group, {}).get("vars", {}).get(name)
+
+        tier_hosts = {tier: sorted(set(members(tier))) for tier in self.args.tiers}
+        originals = sorted(set().union(*tier_hosts.values()))
+        self.copies = {host: host + self.args.suffix for host in originals}
+        clash = [name for name in self.copies.values() if name in hostvars]
+        if clash:
+            sys.exit(f"bench: the copies' names are taken in the inventory: {', '.join(clash)}")
+
+        def rename(value: object) -> object:
+            if isinstance(value, str):
+                return self.copies.get(value, value)
+            if isinstance(value, list):
+                return [rename(item) for item in value]
+            if isinstance(value, dict):
+                return {key: rename(item) for key, item in value.items()}
+            return value
+
+        groups: dict[str, dict] = {tier: {"hosts": {}} for tier in self.args.tiers}
+        groups[EXTRA_GROUP] = {"hosts": {}}
+        for original, name in self.copies.items():
+            own = copy.deepcopy(hostvars.get(original, {}))
+            own.pop("lab_published_ports", None)
+            own = rename(own)
+            if original in set(members("database")):
+                # A separate primary: a replica of the lab's primary would change its pg_hba and
+                # replication slots. Its backups go to a path of its own.
+                own.pop("postgresql_primary", None)
+                repos = group_var("pgbackrest_repos", "database")
+                if repos:
+                    own["pgbackrest_repos"] = [
+                        {**repo, "path": f"{BENCH_REPO_PATH}/{name}"} for repo in repos if isinstance(repo, dict)
+                    ]
+            own["lab_published_ports"] = []
+            for tier, hosts in tier_hosts.items():
+                if original in hosts:
+                    groups[tier]["hosts"][name] = None
+            groups[EXTRA_GROUP]["hosts"][name] = own
+        # The lab's monitoring hosts scrape the lab's hosts only, as before.
+        pins = {}
+        if not any(group_var("prometheus_target_hosts", group) for group in data):
+            for host in tier_hosts.get("monitoring", []):
+                if "prometheus_target_hosts" not in hostvars.get(host, {}):
+                    pins[host] = {
+                        "prometheus_target_hosts": (
+                            "{{ groups['all'] | reject('in', groups['" + EXTRA_GROUP + "'] | default([])) | list }}"
+                        )
+                    }
+        groups["bench_pins"] = {"hosts": pins}
+        text = (
+            "# Written by tests/bench/bench_scale.py for one run, removed after it: a copy of every\n"
+            "# tier host (see the script's docstring).\n" + json.dumps({"all": {"children": groups}}, indent=2) + "\n"
+        )
+        self.extra_inventory.write_text(text)
+        log(f"copies: {', '.join(self.copies.values())}; pinned: {', '.join(pins) or 'nothing'}")
+
+    def lab_cache_dir(self) -> Path:
+        if os.environ.get("CORVID_LAB_CACHE"):
+            return Path(os.environ["CORVID_LAB_CACHE"])
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "corvid-lab"
+
+    def seed_apt_caches(self) -> None:
+        """Each copy starts with its original's downloaded packages (hard links, no lock files)."""
+        apt = self.lab_cache_dir() / "apt"
+        for original, name in self.copies.items():
+            source, target = apt / original, apt / name
+            if target.exists() or not source.is_dir():
+                continue
+            target.mkdir(parents=True)
+            self.created_cache_dirs.append(target)
+            for deb in source.glob("*.deb"):
+                with contextlib.suppress(OSError):
+                    os.link(deb, target / deb.name)
+
+    def remove_copies(self) -> list[str]:
+        report = []
+        for name in self.copies.values():
+            container = self.args.container_prefix + name
+            run = subprocess.run(["docker", "rm", "-f", container], capture_output=True, text=True, check=False)
+            report.append(f"container {container}: {'removed' if run.returncode == 0 else run.stderr.strip()}")
+        for directory in self.created_cache_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+            report.append(f"apt cache {directory}: removed")
+        facts = ROOT / ".cache" / "facts"
+        if facts.is_dir():
+            for name in self.copies.values():
+                for cached in facts.iterdir():
+                    if cached.name == name or re.fullmatch(r"[A-Za-z0-9_.-]*_" + re.escape(name), cached.name):
+                        cached.unlink(missing_ok=True)
+                        report.append(f"cached facts {cached.name}: removed")
+        report += self.remove_bench_backups()
+        self.extra_inventory.unlink(missing_ok=True)
+        return report
+
+    def remove_bench_backups(self) -> list[str]:
+        """The objects the database copies' pgBackRest wrote under /corvid-bench in the lab's buckets."""
+        if not self.args.s3_url:
+            return []
+        try:
+            import boto3
+        except ImportError:
+            return ["object store: boto3 missing, objects under corvid-bench/ left in place"]
+        ca = ROOT / ".cache" / "pki" / "lab" / "ca.crt"
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.args.s3_url,
+            region_name="us-east-1",
+            aws_access_key_id="corvid-lab",
+            aws_secret_access_key="corvid-lab",
+            verify=str(ca) if ca.exists() else True,
+        )
+        report = []
+        try:
+            for bucket in client.list_buckets().get("Buckets", []):
+                keys = []
+                for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket["Name"], Prefix=BENCH_REPO_PATH.strip("/") + "/"
+                ):
+                    keys += [item["Key"] for item in page.get("Contents", [])]
+                for start in range(0, len(keys), 1000):
+                    chunk = keys[start : start + 1000]
+                    client.delete_objects(Bucket=bucket["Name"], Delete={"Objects": [{"Key": key} for key in chunk]})
+                if keys:
+                    report.append(f"object store {bucket['Name']}: {len(keys)} objects under corvid-bench/ removed")
+        except Exception as error:  # reported; the rest of the cleanup goes on
+            report.append(f"object store: cleanup failed: {error}")
+        return report
+
+    # -- the benchmark -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        result: dict = {
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "inventory": str(self.inventory),
+            "playbook": self.args.playbook,
+            "preflight": self.args.preflight,
+            "sizes": {},
+        }
+        status = 0
+        try:
+            result["sizes"]["as is"] = {
+                "preflight": self.preflight("preflight-as-is", extra=False),
+                "no_change": summarise(self.playbook("site-as-is", self.args.playbook)),
+            }
+            self.build_extra_inventory()
+            log(inotify_report())
+            self.seed_apt_caches()
+            doubled: dict = {}
+            result["sizes"]["tiers doubled"] = doubled
+            create = self.playbook("create-copies", "lab/lab.yml", "--limit", EXTRA_GROUP, extra=True)
+            doubled["create"] = {"seconds": create["seconds"], "rc": create["rc"], "tail": create["tail"]}
+            if create["rc"]:
+                raise BenchError(f"creating the copies failed (see create-copies.log); {inotify_report()}")
+            converge = self.playbook("converge-copies", self.args.playbook, "--limit", EXTRA_GROUP, extra=True)
+            doubled["converge_copies"] = summarise(converge)
+            if converge["rc"]:
+                raise BenchError("the first converge of the copies failed (see converge-copies.log)")
+            if not self.args.no_guard:
+                guard = self.playbook(
+                    "guard", self.args.playbook, "--check", "--limit", f"all:!{EXTRA_GROUP}", extra=True
+                )
+                doubled["guard"] = summarise(guard)
+                changed = {host: row["changed"] for host, row in guard["recap"].items() if row["changed"]}
+                if guard["rc"] or changed:
+                    raise BenchError(
+                        f"with the copies in the inventory, check mode on the lab's own hosts reports changes "
+                        f"({changed or 'rc ' + str(guard['rc'])}): the timed run is skipped (see guard.log)"
+                    )
+            doubled["preflight"] = self.preflight("preflight-doubled", extra=True)
+            doubled["no_change"] = summarise(self.playbook("site-doubled", self.args.playbook, extra=True))
+        except BenchError as error:
+            result["error"] = str(error)
+            log(f"bench: {error}")
+            status = 1
+        except KeyboardInterrupt:
+            result["error"] = "interrupted"
+            status = 130
+        finally:
+            if self.copies:
+                log("removing the copies")
+                result["cleanup"] = self.remove_copies()
+                for line in result["cleanup"]:
+                    log(f"  {line}")
+            result["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            path = self.out / f"scale-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}.json"
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            (self.out / "scale-latest.json").write_text(json.dumps(result, indent=2) + "\n")
+            print_table(result)
+            print(f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {self.logs}")
+        return status
+
+
+class BenchError(Exception):
+    pass
+
+
+def inotify_report() -> str:
+    """systemd in every container needs inotify instances, all counted against root's one limit:
+    when they run out a new container's systemd does not finish booting (or exits)."""
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except OSError:
+        return "inotify: limit unknown"
+    used = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            used += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+    return f"inotify descriptors open on the machine: {used} (fs.inotify.max_user_instances, per user: {limit})"
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _plain(value: dict):
+    return value["__ansible_unsafe"] if value.keys() == {"__ansible_unsafe"} else value
+
+
+def summarise(run: dict) -> dict:
+    """Per host: task results, changed, busy seconds; overall: wall time per host-task."""
+    hosts: dict[str, dict] = {}
+    for line in run["timings"]:
+        row = hosts.setdefault(line["host"], {"tasks": 0, "changed": 0, "skipped": 0, "busy_seconds": 0.0})
+        row["tasks"] += 1
+        row["changed"] += line["status"] == "changed"
+        row["skipped"] += line["status"] == "skipped"
+        row["busy_seconds"] += line["seconds"] or 0.0
+    for row in hosts.values():
+        row["busy_seconds"] = round(row["busy_seconds"], 2)
+        row["seconds_per_task"] = round(row["busy_seconds"] / row["tasks"], 3) if row["tasks"] else None
+    host_tasks = sum(row["tasks"] for row in hosts.values())
+    slowest: dict[str, float] = {}
+    for line in run["timings"]:
+        slowest[line["task"]] = slowest.get(line["task"], 0.0) + (line["seconds"] or 0.0)
+    return {
+        "rc": run["rc"],
+        "seconds": run["seconds"],
+        "hosts": len([host for host in hosts if host != "localhost"]),
+        "host_tasks": host_tasks,
+        "seconds_per_host_task": round(run["seconds"] / host_tasks, 3) if host_tasks else None,
+        "changed": sum(row["changed"] for row in hosts.values()),
+        "per_host": dict(sorted(hosts.items())),
+        "slowest_tasks": [
+            {"task": task, "seconds": round(seconds, 2)}
+            for task, seconds in sorted(slowest.items(), key=lambda item: -item[1])[:10]
+        ],
+        "recap": run["recap"],
+        "tail": run["tail"],
+    }
+
+
+def print_table(result: dict) -> None:
+    print()
+    print(
+        f"{'':24} {'hosts':>5} {'host-tasks':>10} {'changed':>7} {'wall s':>8} {'s/host-task':>11} {'preflight s':>11}"
+    )
+    for label, size in result["sizes"].items():
+        run = size.get("no_change")
+        preflight = size.get("preflight", {}).get("median_seconds")
+        if not run:
+            continue
+        print(
+            f"no-change site.yml, {label:<4} {run['hosts']:>5} {run['host_tasks']:>10} {run['changed']:>7} "
+            f"{run['seconds']:>8.1f} {run['seconds_per_host_task'] or 0:>11.3f} {preflight or '-':>11}"
+        )
+    doubled = result["sizes"].get("tiers doubled", {})
+    for key, label in (("create", "create the copies"), ("converge_copies", "first converge of the copies")):
+        if key in doubled:
+            print(f"{label}: {doubled[key]['seconds']:.1f} s (rc {doubled[key]['rc']})")
+    for label, size in result["sizes"].items():
+        run = size.get("no_change")
+        if not run:
+            continue
+        print(f"\nper host, no-change run ({label}):")
+        print(f"  {'host':14} {'tasks':>6} {'skipped':>8} {'changed':>8} {'busy s':>8} {'s/task':>7}")
+        for host, row in run["per_host"].items():
+            print(
+                f"  {host:14} {row['tasks']:>6} {row['skipped']:>8} {row['changed']:>8} {row['busy_seconds']:>8.1f} "
+                f"{row['seconds_per_task'] or 0:>7.3f}"
+            )
+    if result.get("error"):
+        print(f"\nnot measured: {result['error']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inventory", default="inventories/lab")
+    parser.add_argument("--playbook", default="playbooks/site.yml")
+    parser.add_argument("--preflight", default="playbooks/preflight.yml")
+    parser.add_argument("--preflight-runs", type=int, default=3)
+    parser.add_argument("--tiers", default=",".join(TIERS), type=lambda text: [t for t in text.split(",") if t])
+    parser.add_argument("--suffix", default="x", help="a copy's name is its original's plus this")
+    parser.add_argument("--container-prefix", default="corvid-lab-", help="container name = prefix + host")
+    parser.add_argument("--out", default=".cache/bench")
+    parser.add_argument(
+        "--s3-url",
+        default="https://localhost:9000",
+        help="the lab's object store, to remove the copies' backups ('' to leave them)",
+    )
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per ansible-playbook run")
+    parser.add_argument("--no-guard", action="store_true", help="skip the check-mode run on the lab's own hosts")
+    args = parser.parse_args()
+    if not re.fullmatch(r"[a-z0-9]+", args.suffix):
+        parser.error("--suffix: lower-case letters and digits")
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
