@@ -165,6 +165,14 @@ def test_basic_auth_is_required(host):
     assert json.loads(text)["cluster"]["status"] == "disabled"
 
 
+def test_its_metrics_answer_the_user_prometheus_sends_alerts_as(host):
+    """The role announces Alertmanager to Prometheus (job alertmanager, https, credentials
+    alertmanager): Prometheus scrapes /metrics as its alert-sending user."""
+    assert api(host, "GET", "/metrics", auth=None)[0] == 401
+    status, text = api(host, "GET", "/metrics", auth="prometheus:test-alertmanager-secret")
+    assert status == 200 and "alertmanager_build_info" in text
+
+
 def test_an_alert_and_its_resolution_reach_the_webhook(host, webhook):
     label = f"molecule-{uuid.uuid4().hex[:8]}"
     instance = f"{label}:9100"
