@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -140,6 +141,14 @@ class Bench:
         self.extra_inventory = self.work / "extra.yml"
         self.copies: dict[str, str] = {}  # original -> copy
         self.created_cache_dirs: list[Path] = []
+        self.deadline = None
+        if args.deadline:
+            now = datetime.datetime.now(datetime.UTC)
+            hour, minute = (int(part) for part in args.deadline.split(":"))
+            end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if end <= now:
+                sys.exit(f"bench: the deadline {args.deadline} UTC has passed")
+            self.deadline = end.timestamp()
         self.logs = self.work / "logs"
         self.logs.mkdir(exist_ok=True)
 
@@ -152,7 +161,13 @@ class Bench:
         timings.unlink(missing_ok=True)
         timings.touch()
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
-        log(f"{name}: {' '.join(command[1:])}")
+        limit = timeout or self.args.timeout
+        if self.deadline is not None:
+            left = self.deadline - time.time() - self.args.cleanup_margin
+            if left < 30:
+                raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
+            limit = min(limit, int(left))
+        log(f"{name}: {' '.join(command[1:])} (at most {limit} s)")
         start = time.monotonic()
         try:
             run = subprocess.run(
@@ -161,12 +176,12 @@ class Bench:
                 text=True,
                 cwd=ROOT,
                 env={**self.env, "CORVID_BENCH_TIMINGS": str(timings)},
-                timeout=timeout or self.args.timeout,
+                timeout=limit,
                 check=False,
             )
             stdout, stderr, rc = run.stdout, run.stderr, run.returncode
         except subprocess.TimeoutExpired as expired:
-            stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + "\n(timed out)", -1
+            stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + f"\n(stopped after {limit} s)", -1
         elapsed = time.monotonic() - start
         (self.logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
         recap = {
@@ -369,7 +384,7 @@ class Bench:
             self.seed_apt_caches()
             doubled: dict = {}
             result["sizes"]["tiers doubled"] = doubled
-            create = self.playbook("create-copies", "lab/lab.yml", "--limit", EXTRA_GROUP, extra=True)
+            create = self.playbook("create-copies", self.args.create_playbook, "--limit", EXTRA_GROUP, extra=True)
             doubled["create"] = {"seconds": create["seconds"], "rc": create["rc"], "tail": create["tail"]}
             if create["rc"]:
                 raise BenchError(f"creating the copies failed (see create-copies.log); {inotify_report()}")
@@ -379,7 +394,7 @@ class Bench:
                 raise BenchError("the first converge of the copies failed (see converge-copies.log)")
             if not self.args.no_guard:
                 guard = self.playbook(
-                    "guard", self.args.playbook, "--check", "--limit", f"all:!{EXTRA_GROUP}", extra=True
+                    "guard", self.args.playbook, "--check", "--limit", ",".join(self.copies), extra=True
                 )
                 doubled["guard"] = summarise(guard)
                 changed = {host: row["changed"] for host, row in guard["recap"].items() if row["changed"]}
@@ -476,7 +491,8 @@ def summarise(run: dict) -> dict:
 def print_table(result: dict) -> None:
     print()
     print(
-        f"{'':24} {'hosts':>5} {'host-tasks':>10} {'changed':>7} {'wall s':>8} {'s/host-task':>11} {'preflight s':>11}"
+        f"{'no-change site.yml':33} {'hosts':>5} {'host-tasks':>10} {'changed':>7} {'wall s':>8} {'s/host-task':>11}"
+        f" {'preflight s':>11}"
     )
     for label, size in result["sizes"].items():
         run = size.get("no_change")
@@ -484,7 +500,7 @@ def print_table(result: dict) -> None:
         if not run:
             continue
         print(
-            f"no-change site.yml, {label:<4} {run['hosts']:>5} {run['host_tasks']:>10} {run['changed']:>7} "
+            f"{label:33} {run['hosts']:>5} {run['host_tasks']:>10} {run['changed']:>7} "
             f"{run['seconds']:>8.1f} {run['seconds_per_host_task'] or 0:>11.3f} {preflight or '-':>11}"
         )
     doubled = result["sizes"].get("tiers doubled", {})
@@ -506,6 +522,10 @@ def print_table(result: dict) -> None:
         print(f"\nnot measured: {result['error']}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inventory", default="inventories/lab")
@@ -513,6 +533,7 @@ def main() -> int:
     parser.add_argument("--preflight", default="playbooks/preflight.yml")
     parser.add_argument("--preflight-runs", type=int, default=3)
     parser.add_argument("--tiers", default=",".join(TIERS), type=lambda text: [t for t in text.split(",") if t])
+    parser.add_argument("--create-playbook", default="lab/lab.yml", help="creates the copies (run with --limit)")
     parser.add_argument("--suffix", default="x", help="a copy's name is its original's plus this")
     parser.add_argument("--container-prefix", default="corvid-lab-", help="container name = prefix + host")
     parser.add_argument("--out", default=".cache/bench")
@@ -523,9 +544,13 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per ansible-playbook run")
     parser.add_argument("--no-guard", action="store_true", help="skip the check-mode run on the lab's own hosts")
+    parser.add_argument("--deadline", help="HH:MM UTC: no run goes past it (minus --cleanup-margin); then clean up")
+    parser.add_argument("--cleanup-margin", type=int, default=90, help="seconds kept for the cleanup")
     args = parser.parse_args()
     if not re.fullmatch(r"[a-z0-9]+", args.suffix):
         parser.error("--suffix: lower-case letters and digits")
+    # Stopped from outside (kill PID): the copies are removed all the same.
+    signal.signal(signal.SIGTERM, _interrupt)
     return Bench(args).run()
 
 
