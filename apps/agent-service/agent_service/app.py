@@ -109,7 +109,7 @@ def create_app(settings: Settings, backends: Backends, state: State) -> ASGIApp:
         return JSONResponse({"error": f"{exc.backend} unavailable", "reason": exc.reason}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "invalid request", "detail": exc.errors()}, status_code=422)
 
     @app.get("/healthz", response_class=PlainTextResponse)

@@ -77,7 +77,7 @@ class MetricsServer:
         given = headers.get("authorization", "")
         try:
             # Compare the decoded pair, so that equivalent encodings cannot differ in timing.
-            scheme, _, token = given.partition(" ")
+            scheme, _separator, token = given.partition(" ")
             given_pair = base64.b64decode(token, validate=True) if scheme.lower() == "basic" else b""
         except binascii.Error:
             given_pair = b""
@@ -113,7 +113,7 @@ class MetricsServer:
         parts = request_line.split(" ")
         if len(parts) != 3:
             return "400 Bad Request", b"bad request\n", "text/plain", []
-        method, target, _ = parts
+        method, target, _version = parts
         headers = {}
         for line in header_lines:
             name, sep, value = line.partition(":")

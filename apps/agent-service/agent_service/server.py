@@ -101,7 +101,9 @@ async def run(settings: Settings) -> int:
         },
     )
 
-    done, _ = await asyncio.wait({api_task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    done, _pending = await asyncio.wait(
+        {api_task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
     if api_task in done:
         log.error("the API server stopped by itself")
         await websocket.drain(0)
