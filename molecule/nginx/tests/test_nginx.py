@@ -289,7 +289,8 @@ def test_switching_an_unknown_pool_fails_before_any_change(host):
     failed = failures(run, name)
     assert len(failed) == 1, failed
     messages = failed[0]["msg"]
-    assert 'nginx_upstream.name "apii" is not a pool of nginx_upstreams (api, websocket)' in " ".join(messages)
+    pools = "api, websocket, backend, backend_untrusted, backend_wrong_name"
+    assert f'nginx_upstream.name "apii" is not a pool of nginx_upstreams ({pools})' in " ".join(messages)
     assert any("nginx_upstream.servers[0].weight must be 1 or more" in message for message in messages)
     assert host.run("md5sum /etc/nginx/corvid/upstreams/*.conf").stdout == before
     assert not host.file("/etc/nginx/corvid/upstreams/apii.conf").exists
