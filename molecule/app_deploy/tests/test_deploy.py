@@ -97,7 +97,7 @@ def test_deploy_v2_under_load_fails_no_request():
     assert set(result["counts"]) == {"200"}, result
     assert any(body.startswith("v2 green") for body in result["served"]), result
     assert state() == {"active": "green", "releases": {"green": "v2"}, "previous": "v1"}
-    assert running() == ["demo-green m9b-dregistry:5000/corvid/demo:v2"]
+    assert running() == ["demo-green m9b-dedge:5000/corvid/demo:v2"]
     answer = EDGE.check_output(
         "python3 -c %s",
         "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8090/cgi-bin/items').read().decode())",
@@ -121,7 +121,7 @@ def test_unready_release_never_gets_traffic():
     assert set(result["counts"]) == {"200"}, result
     assert not any("v3-unready" in body for body in result["served"]), result
     assert state() == {"active": "green", "releases": {"green": "v2"}, "previous": "v1"}
-    assert running() == ["demo-green m9b-dregistry:5000/corvid/demo:v2"]
+    assert running() == ["demo-green m9b-dedge:5000/corvid/demo:v2"]
 
 
 def test_release_with_errors_trips_the_first_gate_and_rolls_back():
@@ -135,7 +135,7 @@ def test_release_with_errors_trips_the_first_gate_and_rolls_back():
     print(f"v4-errors: {failures} failed requests of {sum(result['counts'].values())} before the rollback")
     assert 0 < failures < 0.2 * sum(result["counts"].values()), result
     assert state() == {"active": "green", "releases": {"green": "v2"}, "previous": "v1"}
-    assert running() == ["demo-green m9b-dregistry:5000/corvid/demo:v2"]
+    assert running() == ["demo-green m9b-dedge:5000/corvid/demo:v2"]
 
 
 def test_rollback_returns_to_the_previous_release():
@@ -146,4 +146,4 @@ def test_rollback_returns_to_the_previous_release():
     assert recap["m9b-dedge"]["failed"] == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert set(result["counts"]) == {"200"}, result
     assert state() == {"active": colour, "releases": {colour: release}, "previous": previous}
-    assert running() == [f"demo-{colour} m9b-dregistry:5000/corvid/demo:{release}"]
+    assert running() == [f"demo-{colour} m9b-dedge:5000/corvid/demo:{release}"]
