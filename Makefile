@@ -28,7 +28,7 @@ export CORVID_LAB_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/corvid-lab
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv docker images lab lab-up lab-aws-seed lab-converge lab-summary lab-down lint unit sanity \
+.PHONY: help venv docker images lab lab-up lab-aws-seed lab-registry lab-app-images lab-converge lab-summary lab-down lint unit sanity \
 	functional functional-mcp venv-oldest molecule molecule-all lab-test build test bench clean
 
 # Every target carries its description after "##"; `make help` lists them all.
@@ -80,7 +80,14 @@ LAB_AWS_URL ?= https://localhost:9000
 lab-aws-seed: venv ## seed the lab's AWS endpoint (moto on objects1): tagged EC2 instances, Secrets Manager secrets
 	$(BIN)/python lab/aws/seed.py --endpoint-url $(LAB_AWS_URL) --ca-bundle .cache/pki/lab/ca.crt --wait 60
 
-lab: lab-up lab-aws-seed lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
+lab: lab-up lab-aws-seed lab-registry lab-app-images lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
+
+# The app images go to the site's own registry (registry1) before the app tier pulls them.
+lab-registry: venv ## certificates and the container registry on the lab's registry host
+	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) playbooks/pki.yml playbooks/registry.yml --limit registry
+
+lab-app-images: venv ## build the agent service image and push its release tags to the lab registry (skips tags already there)
+	lab/app/build-push
 
 lab-down: venv docker ## remove the lab containers and network
 	$(ANSIBLE_PLAYBOOK) -i $(LAB_INVENTORY) lab/lab.yml -e lab_state=absent
@@ -93,7 +100,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, argument_specs 
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
 	@lab/bin/ensure-tools lint
-	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/bin/molecule-all lab/images/build tests/tools/sanity roles/*/files/*-check
+	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/bin/molecule-all lab/images/build lab/app/build-push tests/tools/sanity roles/*/files/*-check
 
 # On the newest and the oldest claimed ansible-core.
 unit: venv venv-oldest ## pytest unit tests, on the newest and the oldest claimed ansible-core
