@@ -206,3 +206,21 @@ def test_bad_input_fails_before_any_change(host, case):
     assert TOKEN not in run.stdout + run.stderr
     after = host.file(CONFIG).content_string, host.file(f"/etc/systemd/system/{UNIT}.timer").content_string
     assert after == before
+
+
+def test_schedule_none_removes_the_timer_and_a_converge_brings_it_back(host):
+    removed = ansible_playbook("-e", json.dumps({"mcp_health_schedule": "none"}))
+    assert removed.returncode == 0, removed.stdout[-3000:]
+    assert not host.file(f"/etc/systemd/system/{UNIT}.timer").exists
+    assert not host.file(CONFIG).exists
+    assert not host.file("/usr/local/lib/corvid-mcp-health").exists
+    assert host.run(f"systemctl is-active {UNIT}.timer").stdout.strip() != "active"
+    assert host.file(TEXTFILE).exists  # the last metrics stay: MCPCheckNotRunning tells they are old
+    again = ansible_playbook("-e", json.dumps({"mcp_health_schedule": "none"}))
+    assert again.returncode == 0
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+
+    restored = ansible_playbook()
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    assert host.service(f"{UNIT}.timer").is_running
+    assert run_once(host) == 0
