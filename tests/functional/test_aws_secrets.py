@@ -268,6 +268,29 @@ def test_preflight_names_every_missing_secret_at_once_and_changes_nothing(moto: 
     assert not list(out.glob("*.changed")), sorted(out.iterdir())
 
 
+def test_a_secret_id_built_from_variables_is_resolved_per_host(moto: str, tmp_path: Path) -> None:
+    """A lookup whose id is an expression is resolved on each host and reported as such, with the
+    lookup's own words naming the id it built."""
+    out = tmp_path / "computed"
+    out.mkdir()
+    inventory = local_inventory_with_lookups(out / "inventory", APP_SECRET)
+    (inventory / "group_vars" / "database.yml").write_text(
+        "corvid_environment: production\n"
+        "vault_postgresql_replication_password: \"{{ lookup('amazon.aws.secretsmanager_secret', "
+        "'corvid/' ~ corvid_environment ~ '/postgresql/replication', region='eu-central-1') }}\"\n"
+    )
+    run = run_pipeline(moto, inventory, out)
+    assert run.returncode != 0, (run.stdout + run.stderr)[-4000:]
+    flat = " ".join(run.stdout.split())
+    assert "preflight: 1 problem(s) in the inventory" in flat, run.stdout[-4000:]
+    assert (
+        "host db1: vault_postgresql_replication_password reads the Secrets Manager secret (its id is built from "
+        "variables), which does not resolve (Failed to find secret corvid/production/postgresql/replication "
+        "(ResourceNotFound))"
+    ) in flat, run.stdout[-4000:]
+    assert not list(out.glob("*.changed"))
+
+
 def test_an_inventory_sync_carries_the_lookup_not_the_secret(moto: str, tmp_path: Path) -> None:
     """AWX syncs an inventory source with `ansible-inventory --list` and stores what it prints: the
     lookup must travel unresolved (no secret in AWX's database) and resolve in the job that uses it.
