@@ -199,3 +199,37 @@ def test_metrics_file_on_the_backup_host(backup):
         labels = f'stanza="{STANZA}",repo="{item["database"]["repo-key"]}",type="full"'
         assert f"pgbackrest_backup_last_success_timestamp_seconds{{{labels}}}" in content, content
     assert not PRIMARY.file("/var/lib/prometheus/node-exporter/pgbackrest.prom").exists
+
+
+def converge(**variables):
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return playbook(str(scenario / "converge.yml"), "-e", json.dumps(variables))
+
+
+def test_emptied_backup_host_moves_the_backups_to_the_primary_and_back():
+    """Last (it changes the layout, then restores it): with pgbackrest_backup_host emptied the
+    primary holds the timers and backs itself up, the replica holds none and the TLS server is
+    gone; named again, everything moves back."""
+    run, recap = converge(pgbackrest_backup_host="", pgbackrest_backup_standby=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert recap["m8-primary"]["failed"] == 0
+    assert PRIMARY.service("corvid-pgbackrest-backup-full.timer").is_enabled
+    assert not PRIMARY.file("/etc/systemd/system/corvid-pgbackrest-server.service").exists
+    assert not PRIMARY.socket(f"tcp://0.0.0.0:{TLS_PORT}").is_listening
+    for name in (
+        "corvid-pgbackrest-backup-full.timer",
+        "corvid-pgbackrest-backup-diff.timer",
+        "corvid-pgbackrest-backup@.service",
+    ):
+        assert not STANDBY.file(f"/etc/systemd/system/{name}").exists, name
+    assert "pg2-host" not in STANDBY.file("/etc/pgbackrest/pgbackrest.conf").content_string
+    out = pgbackrest(PRIMARY, "check")
+    assert "check command end: completed successfully" in out, out
+
+    run, recap = converge()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert PRIMARY.service("corvid-pgbackrest-server").is_running
+    assert not PRIMARY.file("/etc/systemd/system/corvid-pgbackrest-backup-full.timer").exists
+    assert STANDBY.service("corvid-pgbackrest-backup-full.timer").is_enabled
+    out = pgbackrest(STANDBY, "check")
+    assert "check command end: completed successfully" in out, out
