@@ -13,9 +13,10 @@ import json
 import os
 import ssl
 
-EXPECTED = "Basic " + base64.b64encode(
-    f"{os.environ['TLS_BACKEND_USER']}:{os.environ['TLS_BACKEND_PASSWORD']}".encode()
-).decode()
+EXPECTED = (
+    "Basic "
+    + base64.b64encode(f"{os.environ['TLS_BACKEND_USER']}:{os.environ['TLS_BACKEND_PASSWORD']}".encode()).decode()
+)
 
 
 def remember_sni(sock, name, _context):
