@@ -24,12 +24,12 @@ testinfra_hosts = ["m9b-dedge"]
 
 LOAD = textwrap.dedent(
     """
-    import collections, http.client, json, sys, time
+    import collections, http.client, json, os, sys, time
     seconds = float(sys.argv[1])
     counts, served = collections.Counter(), collections.Counter()
     deadline = time.monotonic() + seconds
     connection = None
-    while time.monotonic() < deadline and sum(counts.values()) < 100000:
+    while time.monotonic() < deadline and sum(counts.values()) < 100000 and not os.path.exists("/tmp/load.stop"):
         try:
             connection = connection or http.client.HTTPConnection("127.0.0.1", 8090, timeout=5)
             connection.request("GET", "/cgi-bin/items", headers={"Host": "agent.test"})
@@ -63,12 +63,15 @@ def playbook(name, *extra):
     return run, parse_recap(run.stdout)
 
 
-def start_load(seconds):
+def start_load(seconds=300):
+    """Start the load on the edge host; it runs until load_result() stops it (or `seconds`)."""
     EDGE.run(f"cat > /tmp/load.py <<'EOF'\n{LOAD}\nEOF")
-    EDGE.run("rm -f /tmp/load.json; nohup python3 /tmp/load.py %s > /tmp/load.json 2>&1 &", str(seconds))
+    EDGE.run("rm -f /tmp/load.json /tmp/load.stop; nohup python3 /tmp/load.py %s > /tmp/load.json 2>&1 &", str(seconds))
+    time.sleep(2)
 
 
-def load_result(timeout=120):
+def load_result(timeout=60):
+    EDGE.run("touch /tmp/load.stop")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         content = EDGE.run("cat /tmp/load.json").stdout.strip()
@@ -87,7 +90,7 @@ def running():
 
 
 def test_deploy_v2_under_load_fails_no_request():
-    start_load(40)
+    start_load()
     started = time.monotonic()
     run, recap = playbook("deploy.yml", "-e", "deploy_release=v2")
     took = time.monotonic() - started
@@ -113,7 +116,7 @@ def test_redeploying_the_running_release_changes_nothing():
 
 
 def test_unready_release_never_gets_traffic():
-    start_load(25)
+    start_load()
     run, recap = playbook("deploy.yml", "-e", "deploy_release=v3-unready", "-e", "app_containers_colour_deadline=10")
     result = load_result()
     assert recap["m9b-dedge"]["failed"] == 1
@@ -125,7 +128,7 @@ def test_unready_release_never_gets_traffic():
 
 
 def test_release_with_errors_trips_the_first_gate_and_rolls_back():
-    start_load(30)
+    start_load()
     run, recap = playbook("deploy.yml", "-e", "deploy_release=v4-errors")
     result = load_result()
     output = run.stdout + run.stderr
@@ -140,7 +143,7 @@ def test_release_with_errors_trips_the_first_gate_and_rolls_back():
 
 def test_rollback_returns_to_the_previous_release():
     colour, release, previous = "blue", "v1", "v2"
-    start_load(40)
+    start_load()
     run, recap = playbook("rollback.yml")
     result = load_result()
     assert recap["m9b-dedge"]["failed"] == 0, run.stdout[-4000:] + run.stderr[-2000:]
