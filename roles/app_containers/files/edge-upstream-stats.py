@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Error rate and p95 latency of some upstream servers, from nginx's JSON access log.
 
     edge-upstream-stats.py LOG OFFSET HOST:PORT [HOST:PORT ...]
