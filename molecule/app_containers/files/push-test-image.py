@@ -3,7 +3,8 @@
 
 One layer: busybox-static's binary and a few links, a web root with healthz, readyz (left out
 of v3-unready) and a start script that writes /version into the tmpfs /tmp (the root is
-read-only) and runs busybox httpd on $AGENT_API_PORT. Tags v1, v2, v3-unready and
+read-only; www/version links there) and runs busybox httpd on $AGENT_API_PORT.
+Tags v1, v2, v3-unready and
 v4-errors (its /cgi-bin/items answers 500) of corvid/demo; a tag already in the registry is
 skipped. Prints "pushed TAG" per pushed tag.
 Environment: REGISTRY_PASSWORD (user corvid), REGISTRY_CA.
@@ -25,10 +26,8 @@ AUTH = "Basic " + base64.b64encode(f"corvid:{os.environ['REGISTRY_PASSWORD']}".e
 CONTEXT = ssl.create_default_context(cafile=os.environ["REGISTRY_CA"])
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 START = """#!/bin/sh
-mkdir -p /tmp/www
-cp -r /www/. /tmp/www/
-printf '{"version": "%s", "colour": "%s"}\\n' "$APP_VERSION" "$AGENT_COLOUR" > /tmp/www/version
-exec httpd -f -p "$AGENT_API_PORT" -h /tmp/www
+printf '{"version": "%s", "colour": "%s"}\\n' "$APP_VERSION" "$AGENT_COLOUR" > /tmp/version
+exec httpd -f -p "$AGENT_API_PORT" -h /www
 """
 # The "API" the deploy's load generator calls through the edge: 200, or 500 for v4-errors.
 ITEMS = """#!/bin/sh
@@ -68,6 +67,8 @@ def layer(ready):
             add(tar, f"bin/{tool}", kind=tarfile.SYMTYPE, link="busybox")
         add(tar, "bin/start", START.encode(), mode=0o755)
         add(tar, "www/healthz", b"ok\n")
+        # The root is read-only: the start script writes the version into the tmpfs /tmp.
+        add(tar, "www/version", kind=tarfile.SYMTYPE, link="../tmp/version")
         add(tar, "www/cgi-bin/items", ITEMS.encode(), mode=0o755)
         if ready:
             add(tar, "www/readyz", b"ready\n")

