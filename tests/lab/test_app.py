@@ -366,9 +366,11 @@ def test_metrics_need_tls_and_basic_auth(host):
         "import http.client, ssl\n"
         "context = ssl.create_default_context(cafile='/etc/corvid/pki/ca.crt')\n"
         f"c = http.client.HTTPSConnection({host!r}, {port}, context=context, timeout=10)\n"
+        "c.connect()\n"
+        "version = c.sock.version()\n"
         "c.request('GET', '/metrics')\n"
         "r = c.getresponse()\n"
-        "print(r.status, c.sock.version())\n"
+        "print(r.status, version)\n"
     )
     run = host_python(host, script)
     assert run.rc == 0, f"{host}: expected https on {host}:{port}, saw {run.stderr.strip()[-300:]}"
