@@ -1,8 +1,9 @@
 """playbooks/backup.yml as AWX schedules it: through ansible-runner's Python API, from a
 private data dir whose project is this checkout and whose inventory is the lab's (docs/awx.md).
 
-The job backs db1 up into both of its repositories on objects1; the test reads the job's
-status, rc and event stream, then checks on db1 that pgBackRest holds a new backup.
+The job runs on db2, the lab's backup host, and backs the cluster up (from the replica) into both
+of its repositories on objects1; the test reads the job's status, rc and event stream, then
+checks on db1 that pgBackRest holds a new backup.
 """
 
 from __future__ import annotations
@@ -45,19 +46,19 @@ def test_backup_job_through_ansible_runner(tmp_path):
         private_data_dir=str(data),
         playbook="playbooks/backup.yml",
         inventory=str(INVENTORY),
-        limit="db1",
+        limit="db2",
         envvars={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', os.defpath)}"},
         quiet=True,
     )
     stdout = runner.stdout.read()
     assert (runner.status, runner.rc) == ("successful", 0), stdout[-3000:]
-    assert runner.stats["failures"] == {} and "db1" in runner.stats["ok"], runner.stats
+    assert runner.stats["failures"] == {} and "db2" in runner.stats["ok"], runner.stats
 
     reports = [
         e["event_data"]
         for e in runner.events
         if e.get("event") == "runner_on_ok"
-        and e.get("event_data", {}).get("host") == "db1"
+        and e.get("event_data", {}).get("host") == "db2"
         and e["event_data"].get("task", "").endswith(REPORT)
     ]
     assert reports, stdout[-3000:]
