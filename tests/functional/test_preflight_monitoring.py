@@ -138,6 +138,16 @@ CASES: dict[str, tuple[str, dict, str]] = {
         {**PROMETHEUS, "prometheus_retention": "30 days"},
         'prometheus_retention must be a Prometheus duration such as 30d, 2w, 12h or 1h30m, not "30 days"',
     ),
+    "prometheus_alert_for_unknown": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_alert_for": {"McpDown": "1m"}},
+        'prometheus_alert_for names "McpDown", which is not an alert of the platform rules: use one of InstanceDown,',
+    ),
+    "prometheus_alert_for_duration": (
+        "prometheus",
+        {**PROMETHEUS, "prometheus_alert_for": {"MCPEndpointDown": "a minute"}},
+        'prometheus_alert_for.MCPEndpointDown must be a Prometheus duration such as 1m or 10m, not "a minute"',
+    ),
     "prometheus_retention_zero": (
         "prometheus",
         {**PROMETHEUS, "prometheus_retention": "0d"},
