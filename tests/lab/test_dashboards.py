@@ -32,31 +32,15 @@ DASHBOARDS = sorted((ROOT / "roles/grafana/files/dashboards").glob("*.json"))
 # the selector of that whole family in Prometheus, why the lab has none).
 NOT_IN_LAB = [
     (
-        r"\b(http_request|websocket_)",
-        '{__name__=~"http_request.*|websocket_.*"}',
-        "the app tier has not landed: the lab's stand-in app on app1/app2 exposes no metrics",
-    ),
-    (
         r"\bnginx_",
         '{__name__=~"nginx_.*"}',
         "edge1 runs Debian 12, whose nginx exporter (0.11) cannot require basic auth: it listens on "
         "127.0.0.1 only and is not scraped (the blackbox probe watches the edge)",
     ),
     (
-        r"\bmcp_",
-        '{__name__=~"mcp_.*"}',
-        "the lab writes no mcp.prom: mcp_health_textfile_path is empty in group_vars/mcp_checkers and "
-        "playbooks/mcp_health.yml is not scheduled in the lab",
-    ),
-    (
-        r"\bpgbackrest_",
-        '{__name__=~"pgbackrest_.*"}',
-        "no pgbackrest.prom on the database hosts: the lab's database tier (pgBackRest) is not converged yet",
-    ),
-    (
-        r"\bpg_",
-        '{__name__=~"pg_.*"}',
-        "postgres_exporter is not scraped on the database hosts yet (group_vars/database: exporters_enabled)",
+        r"\bmcp_endpoint_failure_info\b",
+        '{__name__="mcp_endpoint_failure_info"}',
+        "no MCP endpoint fails now: the failure series exists only while one does",
     ),
 ]
 

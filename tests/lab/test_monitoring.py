@@ -33,17 +33,18 @@ EDGE = ("127.0.0.1", 8443)
 RECEIVED = "/var/lib/corvid-webhook/alerts.jsonl"
 PROBED_URL = "https://edge1/health"
 
-WATCHED_HOSTS = ["db1", "db2", "cache1", "cache2", "edge1", "mon1", "app1", "app2"]
+WATCHED_HOSTS = ["db1", "db2", "cache1", "cache2", "registry1", "edge1", "mon1", "app1", "app2"]
 # Every target Prometheus must scrape in the lab: job -> instances (host:port; the probed URL for
 # blackbox), one per host and exporter. Deliberately absent:
 #   redis on cache1 and nginx on edge1: both run Debian 12, whose redis_exporter (1.45) and nginx
 #     exporter (0.11) cannot require basic auth; the exporters role keeps them on 127.0.0.1 and
 #     does not announce them. cache2 (Debian 13) is the scraped Redis; the edge is watched by the
 #     blackbox probe from mon1.
-#   app1 and app2 serve the lab's stand-in app, which has no metrics (node only until the app
-#     tier lands).
+# The app's metrics (job app) depend on which colours run, so they are added when the test runs
+# (expected_targets()).
 EXPECTED_TARGETS = {
     "prometheus": {"mon1:9090"},
+    "alertmanager": {"mon1:9093"},
     "node": {f"{host}:9100" for host in WATCHED_HOSTS},
     "postgres": {"db1:9187", "db2:9187"},
     "redis": {"cache2:9121"},
@@ -143,6 +144,20 @@ def active_targets(prometheus: Api) -> list[dict]:
     return prometheus.get("/api/v1/targets", state="active")["data"]["activeTargets"]
 
 
+APP_METRICS_PORT = 8001
+COLOUR_OFFSETS = {"blue": 0, "green": 100}
+
+
+def expected_targets() -> dict[str, set[str]]:
+    """EXPECTED_TARGETS and the metrics port of every colour running on each app host (its state
+    file: the colours of `releases`; blue +0, green +100)."""
+    app = set()
+    for host in ("app1", "app2"):
+        state = json.loads(lab_host(host).file("/etc/corvid/apps/agent-service/state.json").content_string)
+        app |= {f"{host}:{APP_METRICS_PORT + COLOUR_OFFSETS[colour]}" for colour in state["releases"]}
+    return {**EXPECTED_TARGETS, "app": app}
+
+
 def test_every_expected_target_is_scraped_and_up(prometheus, intervals):
     # A target added by the last converge may not have been scraped yet: two intervals at most.
     deadline = time.monotonic() + 2 * intervals["scrape"] + DELIVERY_SECONDS
@@ -154,7 +169,7 @@ def test_every_expected_target_is_scraped_and_up(prometheus, intervals):
     found: dict[str, set[str]] = {}
     for target in targets:
         found.setdefault(target["labels"]["job"], set()).add(target["labels"]["instance"])
-    assert found == EXPECTED_TARGETS
+    assert found == expected_targets()
     down = {
         f"{target['labels']['job']} {target['labels']['instance']}": target["lastError"]
         for target in targets
