@@ -391,7 +391,13 @@ class Bench:
             converge = self.playbook("converge-copies", self.args.playbook, "--limit", EXTRA_GROUP, extra=True)
             doubled["converge_copies"] = summarise(converge)
             if converge["rc"]:
-                raise BenchError("the first converge of the copies failed (see converge-copies.log)")
+                failed = sorted(
+                    {f"{line['host']}: {line['task']}" for line in converge["timings"] if line["status"] == "failed"}
+                )
+                raise BenchError(
+                    f"the first converge of the copies failed ({'; '.join(failed) or 'rc ' + str(converge['rc'])};"
+                    " see converge-copies.log)"
+                )
             if not self.args.no_guard:
                 guard = self.playbook(
                     "guard", self.args.playbook, "--check", "--limit", ",".join(self.copies), extra=True
