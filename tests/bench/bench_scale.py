@@ -138,7 +138,10 @@ class Bench:
             "ANSIBLE_CALLBACKS_ENABLED": "corvid_bench_timer",
             "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
         }
-        self.extra_inventory = self.work / "extra.yml"
+        # Two levels below the checkout, like inventories/lab: the lab's group_vars find the lab CA
+        # from inventory_dir (pki_ca_dir), which is the copies' own inventory's directory.
+        self.extra_inventory = ROOT / ".cache" / "bench-inventory" / "extra.yml"
+        self.extra_inventory.parent.mkdir(parents=True, exist_ok=True)
         self.copies: dict[str, str] = {}  # original -> copy
         self.created_cache_dirs: list[Path] = []
         self.deadline = None
