@@ -83,7 +83,7 @@ def deploy_settings() -> dict:
         f"nginx_rate_limit_per_minute >= {needed} in inventories/lab/group_vars/edge/main.yml"
     )
     deploy = inventory_value(
-        APP_HOSTS[0],
+        EDGE_HOST,  # deploy.yml reads its settings on the edge hosts
         "{'steps': deploy_traffic_steps | default(" + json.dumps(DEPLOY_DEFAULTS["steps"]) + "), "
         "'step_seconds': deploy_step_seconds | default(" + str(DEPLOY_DEFAULTS["step_seconds"]) + ") | int, "
         "'drain_seconds': deploy_drain_seconds | default(" + str(DEPLOY_DEFAULTS["drain_seconds"]) + ") | int}",
