@@ -100,7 +100,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, argument_specs 
 	$(BIN)/ruff format --check .
 	$(BIN)/python tests/tools/check_argument_specs.py
 	@lab/bin/ensure-tools lint
-	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/bin/molecule-all lab/images/build lab/app/build-push tests/tools/sanity roles/*/files/*-check
+	shellcheck .ci/run lab/bin/ensure-tools lab/bin/find-python lab/bin/molecule-all lab/images/build lab/app/build-push tests/tools/sanity roles/*/files/*-check roles/app_containers/files/corvid_apps.fact molecule/*/files/*.sh
 
 # On the newest and the oldest claimed ansible-core.
 unit: venv venv-oldest ## pytest unit tests, on the newest and the oldest claimed ansible-core
@@ -139,9 +139,11 @@ test: ## every check CI runs, in CI's order; prints the total time
 	$(MAKE) --no-print-directory lint unit sanity build functional molecule-all lab-test; \
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
-bench: venv images ## benchmarks: converge times and task counts, MCP checks
+bench: venv images ## benchmarks: converge times and task counts, MCP checks, backups of 1 GB, the no-change run as the lab grows
 	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_lab.py
 	$(BIN)/python tests/bench/bench_mcp.py
+	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_backup.py
+	$(BIN)/python tests/bench/bench_scale.py
 
 clean: ## remove caches and test output
 	rm -rf .cache/facts tests/output .pytest_cache .ruff_cache
