@@ -363,7 +363,7 @@ class Bench:
             str(BIN / "ansible-playbook"),
             "-i",
             str(self.inventory),
-            str(ROOT / "playbooks" / "deploy.yml"),
+            str(ROOT / self.args.playbook),
             "-e",
             f"deploy_release={release}",
         ]
@@ -509,6 +509,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="edge1", help="Host header and TLS server name")
     parser.add_argument("--ca", default=".cache/pki/lab/ca.crt", help="the lab CA")
     parser.add_argument("--inventory", default="inventories/lab")
+    parser.add_argument("--playbook", default="playbooks/deploy.yml", help="run with -e deploy_release=RELEASE")
     parser.add_argument(
         "--app-hosts", default="app1,app2", type=lambda text: [h for h in text.split(",") if h], help="app1,app2"
     )
