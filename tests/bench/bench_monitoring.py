@@ -19,10 +19,11 @@ Parts (--parts, all by default):
              bounded by the intervals of the running configuration (read from Prometheus and
              Alertmanager as tests/lab/test_monitoring.py does: scrape, evaluation, the rule's
              `for:`, group_wait, group_interval) plus --margin; the median and the max are
-             printed. Redis is started again in a `finally`, whatever happens. A time is the
-             receiver's own `received` stamp minus the moment systemctl returned.
+             printed (in the lab RedisDown has for: 2m: a run takes about 3 minutes). Redis is
+             started again in a `finally`, whatever happens. A time is the receiver's own
+             `received` stamp minus the moment systemctl returned.
 
-    .venv/bin/python tests/bench/bench_monitoring.py                      # about 15 minutes
+    .venv/bin/python tests/bench/bench_monitoring.py                      # about 20 minutes
     .venv/bin/python tests/bench/bench_monitoring.py --parts no-change
     .venv/bin/python tests/bench/bench_monitoring.py --parts alert --runs 5 --deadline 23:30
 
