@@ -271,6 +271,9 @@ class Bench:
                         {**repo, "path": f"{BENCH_REPO_PATH}/{name}"} for repo in repos if isinstance(repo, dict)
                     ]
             own["lab_published_ports"] = []
+            # Its own container (inventories/lab/zz-connection.yml names each host's; that file
+            # does not see hosts of a later inventory source).
+            own["ansible_host"] = f"corvid-lab-{name}"
             for tier, hosts in tier_hosts.items():
                 if original in hosts:
                     groups[tier]["hosts"][name] = None
