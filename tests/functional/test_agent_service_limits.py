@@ -230,3 +230,16 @@ def test_a_websocket_frame_claiming_2_63_bytes_is_closed_with_1009(agent):
     time.sleep(1)  # the previous test's sessions close
     answer = asyncio.run(frame())
     assert answer[:2] == b"\x88\x02" and struct.unpack("!H", answer[2:4])[0] == 1009, answer
+
+
+def test_an_idle_connection_to_the_websocket_port_gets_408(agent):
+    async def idle() -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection(agent, 8080)
+        start = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(100), HEADER_SECONDS + 5)
+        writer.close()
+        return time.monotonic() - start, answer
+
+    seconds, answer = asyncio.run(idle())
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert seconds < HEADER_SECONDS + 3
