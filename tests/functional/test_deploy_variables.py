@@ -1,8 +1,8 @@
 """playbooks/deploy.yml (and rollback.yml) refuse bad deploy_* variables in their first play.
 
-Each case runs the real playbook against one host in group app: the check must fail
-with a message that names the variable, and the play that converges the app hosts must never
-start (nothing changes anywhere).
+Each case runs the real playbook against a host in group edge (the deploy reads its variables
+there) and one in group app: the check must fail with a message that names the variable, and
+the play that converges the app hosts must never start (nothing changes anywhere).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ def test_bad_deploy_variables_fail_before_any_change(tmp_path, case):
     # The check is an assert (it runs on the controller); anything later would need the host,
     # which is a closed port on loopback: it could not change anything even if it ran.
     host = {"ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_python_interpreter": sys.executable}
-    inventory = {"app": {"hosts": {"app-check": host}, "vars": {"app_containers_apps": [{"name": "demo"}]}}}
+    inventory = {
+        "edge": {"hosts": {"edge-check": host}},
+        "app": {"hosts": {"app-check": host}, "vars": {"app_containers_apps": [{"name": "demo"}]}},
+    }
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     (tmp_path / "vars.json").write_text(json.dumps(variables))
     process = subprocess.run(
