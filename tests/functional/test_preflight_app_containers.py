@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
-from test_preflight import SECRET, assert_fails_alone, run_preflight
+from test_preflight import SECRET, assert_fails_alone, run_preflight, run_role_on_localhost
 
 APP = {
     "name": "demo",
@@ -185,3 +187,27 @@ def test_a_secret_given_as_a_variable_name_is_not_repeated(preflight):
     messages, output = preflight
     assert "preflight_secret_4d2a" not in " ".join(messages["app_secret_value_given_as_variable_name_like"])
     assert "preflight_secret_4d2a" not in output.replace('"variable": "preflight_secret_4d2a"', "")
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"app_containers_deploy_steps": [50, 10]}, "app_containers_deploy_steps must be increasing"),
+        ({"app_containers_deploy_max_error_rate": 2}, "app_containers_deploy_max_error_rate must be a fraction"),
+        ({"app_containers_deploy_step_seconds": -3}, "app_containers_deploy_step_seconds must be 0 or more"),
+        ({"app_containers_deploy_max_failed_hosts": -1}, "app_containers_deploy_max_failed_hosts must be 0 or more"),
+    ],
+)
+def test_the_deploy_entry_point_checks_its_inputs_first(tmp_path, variables, expected):
+    """The deploy entry point called by a play of its own: bad inputs stop it at its first task."""
+    process, failed = run_role_on_localhost(
+        tmp_path,
+        "- name: Deploy\n  hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - name: Deploy\n      ansible.builtin.include_role:\n"
+        "        name: corvid.platform.app_containers\n        tasks_from: deploy\n",
+        {"app_containers_deploy_host": "app-nowhere", "ansible_python_interpreter": sys.executable, **variables},
+    )
+    assert process.returncode != 0
+    assert len(failed) == 1, failed
+    assert expected in str(failed[0].get("msg")), failed[0]
+    assert failed[0].get("assertion") == "__app_containers_deploy_problems | length == 0", failed[0]
