@@ -8,7 +8,7 @@ import random
 import time
 from typing import Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -35,8 +35,11 @@ class State:
         self.draining = False
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body parsing passes it on as 413, not as a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 class Guard:
@@ -65,7 +68,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body_bytes)
             return message
 
         async def tracked_send(message: Message) -> None:
@@ -77,7 +80,7 @@ class Guard:
 
         try:
             if too_large:
-                raise BodyTooLarge
+                raise BodyTooLarge(self.max_body_bytes)
             await self.app(scope, limited_receive, tracked_send)
         except BodyTooLarge:
             if started:
@@ -111,6 +114,10 @@ def create_app(settings: Settings, backends: Backends, state: State) -> ASGIApp:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "invalid request", "detail": exc.errors()}, status_code=422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=413)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     @app.get("/api/health", response_class=PlainTextResponse)

@@ -51,7 +51,9 @@ class Backends:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        # One connection attempt at a time, shared: callers wait for it at most call_timeout
+        # each (a PostgreSQL that accepts and never answers must not queue them up).
+        self._connecting: asyncio.Task[asyncpg.Pool] | None = None
         self._redis: aioredis.Redis | None = None
 
     # -- PostgreSQL -------------------------------------------------------------------------
@@ -66,38 +68,45 @@ class Backends:
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
             return self._pool
-        s = self.settings
-        if not s.database_host:
+        if not self.settings.database_host:
             raise BackendError("postgresql", "AGENT_DATABASE_URL_HOST is not set")
-        async with self._pool_lock:
-            if self._pool is not None:
-                return self._pool
-            pool = asyncpg.create_pool(
-                host=s.database_host,
-                port=s.database_port,
-                database=s.database_name,
-                user=s.database_user,
-                password=s.database_password or None,
-                ssl=self._pg_ssl(),
-                min_size=1,
-                max_size=s.database_pool_size,
-                timeout=s.call_timeout,
-                command_timeout=s.call_timeout,
-                # PgBouncer pools by transaction: no named prepared statements.
-                statement_cache_size=0,
-                max_inactive_connection_lifetime=60.0,
-            )
-            try:
-                await asyncio.wait_for(pool, s.call_timeout * 2)
-                await asyncio.wait_for(self._create_schema(pool), s.call_timeout * 2)
-            except BaseException as exc:
-                pool.terminate()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                raise BackendError("postgresql", _reason(exc)) from exc
-            self._pool = pool
-            log.info("connected to PostgreSQL", extra={"fields": {"host": s.database_host, "port": s.database_port}})
-            return pool
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.create_task(self._connect())
+            # Its failure is each waiter's; one nobody waited for any more is not logged.
+            self._connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._connecting), self.settings.call_timeout)
+        except TimeoutError:
+            raise BackendError("postgresql", "timed out") from None
+
+    async def _connect(self) -> asyncpg.Pool:
+        s = self.settings
+        pool = asyncpg.create_pool(
+            host=s.database_host,
+            port=s.database_port,
+            database=s.database_name,
+            user=s.database_user,
+            password=s.database_password or None,
+            ssl=self._pg_ssl(),
+            min_size=1,
+            max_size=s.database_pool_size,
+            timeout=s.call_timeout,
+            command_timeout=s.call_timeout,
+            # PgBouncer pools by transaction: no named prepared statements.
+            statement_cache_size=0,
+            max_inactive_connection_lifetime=60.0,
+        )
+        try:
+            await asyncio.wait_for(pool, s.call_timeout * 2)
+            await asyncio.wait_for(self._create_schema(pool), s.call_timeout * 2)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise BackendError("postgresql", _reason(exc)) from exc
+        self._pool = pool
+        log.info("connected to PostgreSQL", extra={"fields": {"host": s.database_host, "port": s.database_port}})
+        return pool
 
     @staticmethod
     async def _create_schema(pool: asyncpg.Pool) -> None:
@@ -172,8 +181,11 @@ class Backends:
 
     # -- Both -------------------------------------------------------------------------------
     async def readiness(self) -> dict[str, str]:
-        """{backend: reason} for each backend that did not answer; empty when both did."""
-        results = await asyncio.gather(self.pg_ping(), self.redis_ping(), return_exceptions=True)
+        """{backend: reason} for each backend that did not answer in call_timeout; empty when both did."""
+        results = await asyncio.gather(
+            *(asyncio.wait_for(ping, self.settings.call_timeout) for ping in (self.pg_ping(), self.redis_ping())),
+            return_exceptions=True,
+        )
         problems: dict[str, str] = {}
         for name, result in zip(("postgresql", "redis"), results, strict=True):
             if isinstance(result, BackendError):
@@ -183,6 +195,8 @@ class Backends:
         return problems
 
     async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), self.settings.call_timeout)

@@ -7,6 +7,7 @@ answers 405). Its tools are read-only: version, item_count, echo.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,6 +18,9 @@ SUPPORTED_VERSIONS = ("2025-06-18", "2025-03-26")
 LATEST_VERSION = SUPPORTED_VERSIONS[0]
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 MAX_ECHO_CHARS = 4096
+# A batch is answered at once (its messages run together), and only this many: each may wait
+# up to AGENT_CALL_TIMEOUT_SECONDS on a backend.
+MAX_BATCH = 32
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -73,7 +77,10 @@ class McpServer:
         if isinstance(message, list):
             if not message:
                 return _error(None, INVALID_REQUEST, "empty batch")
-            answers = [answer for item in message if (answer := await self.handle_message(item)) is not None]
+            if len(message) > MAX_BATCH:
+                return _error(None, INVALID_REQUEST, f"a batch of {len(message)} messages: at most {MAX_BATCH}")
+            results = await asyncio.gather(*(self.handle_message(item) for item in message))
+            answers = [answer for answer in results if answer is not None]
             return answers or None
         return await self.handle_message(message)
 

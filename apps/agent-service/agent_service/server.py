@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from agent_service.app import State, create_app
 from agent_service.backends import Backends
@@ -52,6 +53,50 @@ def configure_logging() -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
+# A request's headers must be in this long after its first byte (a slowloris client that
+# sends them a byte at a time loses the connection).
+HEADER_SECONDS = 10.0
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 with two deadlines uvicorn lacks: a new connection that sends nothing
+    is closed after timeout_keep_alive, and a request's headers must arrive within
+    HEADER_SECONDS of their first byte. After a response uvicorn's own keep-alive timeout runs."""
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._headers_due = False
+        self._set_deadline(self.timeout_keep_alive)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._headers_due and (self.cycle is None or self.cycle.response_complete):
+            self._headers_due = True
+            self._set_deadline(HEADER_SECONDS)
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        before = self.cycle
+        super().handle_events()
+        if self.cycle is not before:  # a request's headers are in
+            self._headers_due = False
+            self._set_deadline(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._set_deadline(None)
+        super().connection_lost(exc)
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(seconds, self._too_slow) if seconds else None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 class ApiServer(uvicorn.Server):
     """uvicorn, without its own signal handlers: the service decides when to stop."""
 
@@ -79,6 +124,7 @@ async def run(settings: Settings) -> int:
             proxy_headers=False,
             server_header=False,
             timeout_keep_alive=75,  # longer than the edge's keepalive_timeout
+            http=BoundedH11Protocol,
         )
     )
     websocket = WebSocketService(settings)

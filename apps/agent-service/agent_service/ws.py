@@ -12,7 +12,7 @@ import http
 import logging
 
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import AbortHandshake, ConnectionClosed
 from websockets.server import WebSocketServer, WebSocketServerProtocol
 
 from agent_service.config import Settings
@@ -20,6 +20,17 @@ from agent_service.metrics import WEBSOCKET_CONNECTIONS, WEBSOCKET_MESSAGES
 
 log = logging.getLogger("agent_service.ws")
 BROADCAST_PREFIX = "broadcast:"
+# The opening handshake must be done this long after the connection opens (this websockets
+# has no open_timeout on the server side: an idle or slowloris client would hold it forever).
+HANDSHAKE_SECONDS = 10.0
+
+
+class BoundedProtocol(WebSocketServerProtocol):
+    async def handshake(self, *args: object, **kwargs: object) -> str:
+        try:
+            return await asyncio.wait_for(super().handshake(*args, **kwargs), HANDSHAKE_SECONDS)
+        except TimeoutError:
+            raise AbortHandshake(http.HTTPStatus.REQUEST_TIMEOUT, [], b"handshake too slow\n") from None
 
 
 class WebSocketService:
@@ -35,6 +46,7 @@ class WebSocketService:
             self.settings.bind,
             self.settings.ws_port,
             process_request=self._admit,
+            create_protocol=BoundedProtocol,
             max_size=self.settings.ws_max_message_bytes,
             max_queue=16,
             ping_interval=20,
