@@ -297,7 +297,17 @@ class Bench:
     def write_extra_inventory(self) -> None:
         self.extra_inventory.parent.mkdir(parents=True, exist_ok=True)
         inventory = {
-            "all": {"children": {"monitoring": {"hosts": {self.copy: {"lab_published_ports": []}}}}},
+            # Its own container: inventories/lab/zz-connection.yml names each lab host's, but does
+            # not see the hosts of a later inventory source.
+            "all": {
+                "children": {
+                    "monitoring": {
+                        "hosts": {
+                            self.copy: {"lab_published_ports": [], "ansible_host": self.container(self.copy)},
+                        }
+                    }
+                }
+            },
         }
         self.extra_inventory.write_text(
             "# Written by tests/bench/bench_monitoring.py for one run, removed after it: a fresh copy of "
