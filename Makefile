@@ -143,11 +143,13 @@ test: ## every check CI runs, in CI's order (molecule-all beside lab-test); prin
 	$(MAKE) --no-print-directory -j2 molecule-all lab-test; \
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
-bench: venv images ## benchmarks: converge times and task counts, MCP checks, backups of 1 GB, the no-change run as the lab grows
+bench: venv images ## benchmarks: converge times and task counts, MCP checks, backups of 1 GB, the no-change run as the lab grows, a deploy under load, monitoring
 	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_lab.py
 	$(BIN)/python tests/bench/bench_mcp.py
 	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_backup.py
 	$(BIN)/python tests/bench/bench_scale.py
+	$(BIN)/python tests/bench/bench_deploy.py
+	$(BIN)/python tests/bench/bench_monitoring.py
 
 clean: ## remove caches and test output
 	rm -rf .cache/facts tests/output .pytest_cache .ruff_cache
