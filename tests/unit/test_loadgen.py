@@ -636,7 +636,7 @@ def test_a_silent_server_is_an_echo_timeout(server_context, pki):
 
 
 def test_fragmented_large_messages_and_control_frames_between_fragments(server_context, pki):
-    summary, _ = ws_run("fragments", server_context, pki, ws_sessions=1, duration=0.8)
+    summary = ws_run("fragments", server_context, pki, ws_sessions=1, duration=0.8)[0]
     ws = summary["websocket"]
     assert ws["ended_abnormally"] == 0 and ws["continued"] == 1, summary
     assert ws["echoes"] == ws["broadcasts_received"] >= 4, ws

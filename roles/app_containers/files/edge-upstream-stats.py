@@ -18,9 +18,10 @@ import sys
 
 
 def addresses(server):
-    host, _, port = server.rpartition(":")
+    host, port = server.rsplit(":", 1)
     found = {f"{host}:{port}"}
-    for family, _, _, _, address in socket.getaddrinfo(host, int(port), proto=socket.IPPROTO_TCP):
+    for info in socket.getaddrinfo(host, int(port), proto=socket.IPPROTO_TCP):
+        family, address = info[0], info[4]
         found.add(f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{address[0]}:{port}")
     return found
 
