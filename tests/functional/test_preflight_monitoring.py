@@ -429,15 +429,18 @@ def test_targets_come_from_every_hosts_announcements():
     }
     jobs = render_targets(hostvars)
     assert jobs["node"] == [
-        {"targets": ["cache1:9100"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}},
-        {"targets": ["mon1:9100"], "labels": {"tier": "monitoring", "__metrics_path__": "/metrics"}},
+        {"targets": ["cache1:9100"], "labels": {"tier": "cache", "host": "cache1", "__metrics_path__": "/metrics"}},
+        {"targets": ["mon1:9100"], "labels": {"tier": "monitoring", "host": "mon1", "__metrics_path__": "/metrics"}},
     ]
-    assert jobs["redis"] == [{"targets": ["cache1:9121"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}}]
+    assert jobs["redis"] == [
+        {"targets": ["cache1:9121"], "labels": {"tier": "cache", "host": "cache1", "__metrics_path__": "/metrics"}}
+    ]
     assert jobs["blackbox"] == [
         {
             "targets": ["mon1:9115"],
             "labels": {
                 "tier": "monitoring",
+                "host": "mon1",
                 "__metrics_path__": "/probe",
                 "instance": "https://edge1/",
                 "__param_target": "https://edge1/",
@@ -447,6 +450,7 @@ def test_targets_come_from_every_hosts_announcements():
     ]
     # A new host of a tier is a target on the next run, with no change to Prometheus's variables.
     hostvars["cache3"] = {"group_names": ["cache"], "exporters_prometheus_targets": [NODE]}
-    assert {"targets": ["cache3:9100"], "labels": {"tier": "cache", "__metrics_path__": "/metrics"}} in render_targets(
-        hostvars
-    )["node"]
+    assert {
+        "targets": ["cache3:9100"],
+        "labels": {"tier": "cache", "host": "cache3", "__metrics_path__": "/metrics"},
+    } in render_targets(hostvars)["node"]
