@@ -62,11 +62,6 @@ RECEIVED = "/var/lib/corvid-webhook/alerts.jsonl"
 DELIVERY_SECONDS = 5
 DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)",
-    re.M,
-)
 
 
 def log(message: str) -> None:
@@ -75,12 +70,6 @@ def log(message: str) -> None:
 
 class BenchError(Exception):
     pass
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def seconds(duration: str | float | int) -> float:
@@ -219,36 +208,9 @@ class Bench:
                 raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
             limit = min(limit, self.left() - 30)
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
-        log(f"{name}: {' '.join(command[1:])} (at most {limit:.0f} s)")
-        start = time.monotonic()
-        try:
-            run = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                env={**self.env, "CORVID_BENCH_TIMINGS": str(timings)},
-                timeout=limit,
-                check=False,
-            )
-            stdout, stderr, rc = run.stdout, run.stderr, run.returncode
-        except subprocess.TimeoutExpired as expired:
-            stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + f"\n(stopped after {limit:.0f} s)", -1
-        elapsed = time.monotonic() - start
-        (self.logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
-        recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(stdout)
-        }
-        lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
-        log(f"{name}: rc {rc} in {elapsed:.1f} s")
-        return {
-            "name": name,
-            "rc": rc,
-            "seconds": round(elapsed, 2),
-            "recap": recap,
-            "timings": lines,
-            "tail": "" if rc == 0 else (stdout[-2500:] + stderr[-1500:]),
-        }
+        return self.scale.run_playbook(
+            name, command, {**self.env, "CORVID_BENCH_TIMINGS": str(timings)}, limit, self.logs
+        )
 
     def summarise(self, run: dict) -> dict:
         summary = self.scale.summarise(run)

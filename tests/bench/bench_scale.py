@@ -170,36 +170,7 @@ class Bench:
             if left < 30:
                 raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
             limit = min(limit, int(left))
-        log(f"{name}: {' '.join(command[1:])} (at most {limit} s)")
-        start = time.monotonic()
-        try:
-            run = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                env={**self.env, "CORVID_BENCH_TIMINGS": str(timings)},
-                timeout=limit,
-                check=False,
-            )
-            stdout, stderr, rc = run.stdout, run.stderr, run.returncode
-        except subprocess.TimeoutExpired as expired:
-            stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + f"\n(stopped after {limit} s)", -1
-        elapsed = time.monotonic() - start
-        (self.logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
-        recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(stdout)
-        }
-        lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
-        log(f"{name}: rc {rc} in {elapsed:.1f} s")
-        return {
-            "name": name,
-            "rc": rc,
-            "seconds": round(elapsed, 2),
-            "recap": recap,
-            "timings": lines,
-            "tail": "" if rc == 0 else (stdout[-2500:] + stderr[-1500:]),
-        }
+        return run_playbook(name, command, {**self.env, "CORVID_BENCH_TIMINGS": str(timings)}, limit, self.logs)
 
     def preflight(self, name: str, extra: bool) -> dict:
         runs = [self.playbook(f"{name}-{i}", self.args.preflight, extra=extra) for i in range(self.args.preflight_runs)]
@@ -455,6 +426,33 @@ def inotify_report() -> str:
         with contextlib.suppress(OSError):
             used += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
     return f"inotify descriptors open on the machine: {used} (fs.inotify.max_user_instances, per user: {limit})"
+
+
+def run_playbook(name: str, command: list[str], env: dict, limit: float, logs: Path) -> dict:
+    """Run one ansible-playbook command, stopped after `limit` seconds; its wall time, rc, recap and
+    the task timings the callback wrote to env["CORVID_BENCH_TIMINGS"] (the output goes to
+    LOGS/NAME.log). Also used by bench_monitoring.py."""
+    timings = Path(env["CORVID_BENCH_TIMINGS"])
+    log(f"{name}: {' '.join(command[1:])} (at most {limit:.0f} s)")
+    start = time.monotonic()
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=limit, check=False)
+        stdout, stderr, rc = run.stdout, run.stderr, run.returncode
+    except subprocess.TimeoutExpired as expired:
+        stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + f"\n(stopped after {limit:.0f} s)", -1
+    elapsed = time.monotonic() - start
+    (logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
+    recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(stdout)}
+    lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
+    log(f"{name}: rc {rc} in {elapsed:.1f} s")
+    return {
+        "name": name,
+        "rc": rc,
+        "seconds": round(elapsed, 2),
+        "recap": recap,
+        "timings": lines,
+        "tail": "" if rc == 0 else (stdout[-2500:] + stderr[-1500:]),
+    }
 
 
 def _text(value: bytes | str | None) -> str:
