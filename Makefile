@@ -80,7 +80,11 @@ LAB_AWS_URL ?= https://localhost:9000
 lab-aws-seed: venv ## seed the lab's AWS endpoint (moto on objects1): tagged EC2 instances, Secrets Manager secrets
 	$(BIN)/python lab/aws/seed.py --endpoint-url $(LAB_AWS_URL) --ca-bundle .cache/pki/lab/ca.crt --wait 60
 
-lab: lab-up lab-aws-seed lab-registry lab-app-images lab-converge lab-summary ## create the lab and converge the platform on it (run it again: 0 changed)
+# One step after another, also under `make -j` (make test runs lab-test beside molecule-all):
+# the seed needs objects1 up, the images need the registry, the converge needs the images.
+LAB_STEPS := lab-up lab-aws-seed lab-registry lab-app-images lab-converge lab-summary
+lab: venv images ## create the lab and converge the platform on it (run it again: 0 changed)
+	@for step in $(LAB_STEPS); do $(MAKE) --no-print-directory $$step; done
 
 # The app images go to the site's own registry (registry1) before the app tier pulls them.
 lab-registry: venv ## certificates and the container registry on the lab's registry host
