@@ -696,23 +696,19 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     TRANSPORTS,
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import ConfigError, OptionError
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
-    mask_url,
-    redact_url,
-    validate_bearer_token,
-    validate_headers,
-    validate_seconds,
-    validate_timeout,
-    validate_url,
-)
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import mask_url
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics import (
     check_textfile_path,
     render_metrics,
     validate_extra_labels,
     write_textfile,
 )
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth_options import AUTH_METHODS, validate_oauth
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import build_ssl_context
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth_options import AUTH_METHODS
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.options import (
+    check_unique_names,
+    ssl_contexts_for,
+    validate_endpoint,
+)
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 
 
@@ -785,30 +781,6 @@ def argument_spec():
     return spec
 
 
-def _validate_endpoint(config, prefix):
-    """Raise ConfigError (option named with ``prefix``) for values the argument spec cannot catch."""
-    try:
-        validate_url(config["url"], "url")
-        validate_headers(config.get("headers"), "headers")
-        validate_bearer_token(config.get("bearer_token"), "bearer_token")
-        validate_timeout(config["timeout"], "timeout")
-        tools = config.get("expected_tools")
-        if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools)):
-            raise ConfigError(
-                "expected_tools",
-                "must be a list of tool names, got %s" % type(tools).__name__
-                if not isinstance(tools, list)
-                else "must be a list of non-empty tool names (strings)",
-            )
-        if config.get("max_latency_ms") is not None:
-            validate_seconds(config["max_latency_ms"], "max_latency_ms")
-        if config.get("client_key") and not config.get("client_cert"):
-            raise ConfigError("client_key", "needs client_cert")
-        config["oauth"] = validate_oauth(config.get("oauth"), config.get("bearer_token"))
-    except ConfigError as exc:
-        raise exc.prefixed(prefix) from None
-
-
 def build_configs(params):
     """Turn module params into normalised endpoint configs (validated, names unique)."""
     if params["endpoints"] is not None:
@@ -816,49 +788,15 @@ def build_configs(params):
     else:
         raw = [(None, {"url": params["url"], "name": params["name"]})]
     configs = []
-    names = {}
     for index, endpoint in raw:
-        prefix = "" if index is None else "endpoints[%s]." % index
         config = {"url": endpoint["url"], "name": endpoint.get("name")}
         for option in PER_ENDPOINT_OPTIONS:
             value = endpoint.get(option) if index is not None else None
             config[option] = value if value is not None else params[option]
-        _validate_endpoint(config, prefix)
-        name = config["name"] or redact_url(config["url"])
-        if name in names:
-            raise ConfigError(
-                "endpoints",
-                "endpoints %s and %s are both named %r; give them distinct names" % (names[name], index, name),
-            )
-        names[name] = index
+        validate_endpoint(config, "" if index is None else "endpoints[%s]." % index)
         configs.append(config)
+    check_unique_names(configs)
     return configs
-
-
-def ssl_contexts_for(configs, listed):
-    """One SSLContext per distinct TLS setting (loading CA bundles is not cheap).
-
-    ``listed`` tells whether the configs come from ``endpoints`` (errors name ``endpoints[N].option``)
-    or from the top-level ``url`` (errors name the top-level option)."""
-    cache = {}
-    contexts = {}
-    for index, config in enumerate(configs):
-        if not config["url"].lower().startswith("https:") and not config.get("oauth"):
-            continue  # the authorization server of an http endpoint may still speak TLS
-        key = (
-            config["validate_certs"],
-            config["ca_path"],
-            config["client_cert"],
-            config["client_key"],
-            config["tls_min_version"],
-        )
-        if key not in cache:
-            try:
-                cache[key] = build_ssl_context(*key)
-            except ConfigError as exc:
-                raise exc.prefixed("endpoints[%s]." % index if listed else "") from None
-        contexts[index] = cache[key]
-    return contexts
 
 
 # The URLs of the oauth option, masked like url in what Ansible shows of the parameters.

@@ -38,22 +38,17 @@ from ansible_collections.corvid.platform.plugins.module_utils._mcp.constants imp
     TRANSPORTS,
 )
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.errors import ConfigError, OptionError
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.helpers import (
-    redact_url,
-    validate_bearer_token,
-    validate_headers,
-    validate_seconds,
-    validate_timeout,
-    validate_url,
-)
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.metrics import (
     check_textfile_path,
     render_metrics,
     validate_extra_labels,
     write_textfile,
 )
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.oauth_options import validate_oauth
-from ansible_collections.corvid.platform.plugins.module_utils._mcp.plumbing import build_ssl_context
+from ansible_collections.corvid.platform.plugins.module_utils._mcp.options import (
+    check_unique_names,
+    ssl_contexts_for,
+    validate_endpoint,
+)
 from ansible_collections.corvid.platform.plugins.module_utils._mcp.runner import run_checks
 
 TOP_LEVEL = ("endpoints", "defaults", "workers", "failure_policy", "textfile_path", "metrics_labels")
@@ -89,7 +84,8 @@ def _check_option(option, value):
 def build_configs(settings):
     """Normalised endpoint configs, validated with the checks of the mcp_check module."""
     defaults = dict(DEFAULTS)
-    given = settings.get("defaults") or {}
+    given = settings.get("defaults")
+    given = {} if given is None else given
     if not isinstance(given, dict):
         raise ConfigError("defaults", "must be a dictionary")
     for option, value in given.items():
@@ -100,7 +96,7 @@ def build_configs(settings):
     endpoints = settings.get("endpoints") or []
     if not isinstance(endpoints, list):
         raise ConfigError("endpoints", "must be a list")
-    configs, names = [], {}
+    configs = []
     for index, endpoint in enumerate(endpoints):
         prefix = f"endpoints[{index}]."
         if not isinstance(endpoint, dict):
@@ -113,44 +109,12 @@ def build_configs(settings):
             for option in PER_ENDPOINT_OPTIONS:
                 value = _check_option(option, endpoint.get(option))
                 config[option] = value if value is not None else defaults[option]
-            validate_url(config["url"], "url")
-            validate_headers(config["headers"], "headers")
-            validate_bearer_token(config["bearer_token"], "bearer_token")
-            validate_timeout(config["timeout"], "timeout")
-            tools = config["expected_tools"]
-            if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools)):
-                raise ConfigError("expected_tools", "must be a list of non-empty tool names (strings)")
-            if config["max_latency_ms"] is not None:
-                validate_seconds(config["max_latency_ms"], "max_latency_ms")
-            if config["client_key"] and not config["client_cert"]:
-                raise ConfigError("client_key", "needs client_cert")
-            config["oauth"] = validate_oauth(config["oauth"], config["bearer_token"])
         except ConfigError as exc:
             raise exc.prefixed(prefix) from None
-        name = config["name"] or redact_url(config["url"])
-        if name in names:
-            raise ConfigError(
-                "endpoints", f"endpoints {names[name]} and {index} are both named {name!r}; give them distinct names"
-            )
-        names[name] = index
+        validate_endpoint(config, prefix)
         configs.append(config)
+    check_unique_names(configs)
     return configs
-
-
-def ssl_contexts_for(configs):
-    """One SSLContext per distinct TLS setting, as the module builds them."""
-    cache, contexts = {}, {}
-    for index, config in enumerate(configs):
-        if not config["url"].lower().startswith("https:") and not config.get("oauth"):
-            continue
-        key = tuple(config[o] for o in ("validate_certs", "ca_path", "client_cert", "client_key", "tls_min_version"))
-        if key not in cache:
-            try:
-                cache[key] = build_ssl_context(*key)
-            except ConfigError as exc:
-                raise exc.prefixed(f"endpoints[{index}].") from None
-        contexts[index] = cache[key]
-    return contexts
 
 
 def load(path):
