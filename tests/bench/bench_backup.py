@@ -10,7 +10,7 @@ for each (the sum of the objects listed in the repository, WAL included, and pgB
 count for the backup), and the restore of the full backup into a scratch cluster with
 playbooks/restore.yml. Prints a table and writes .cache/bench/backup-<time>.json.
 
-  python tests/bench/bench_backup.py            # with tests/tools on PYTHONPATH, as `make bench`
+  python tests/bench/bench_backup.py            # as `make bench` does
   BENCH_BACKUP_SCALE=10 python tests/bench/bench_backup.py --keep   # smaller, keep the hosts
   python tests/bench/bench_backup.py --show .cache/bench/backup-....json  # a result's table again
 
@@ -30,10 +30,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+from benchkit import BIN, ROOT
+
 from recap import parse_recap
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SCENARIO = "pgbackrest_standby"
 PRIMARY, STANDBY = "m8-primary", "m8-standby"
 STANZA = "main"

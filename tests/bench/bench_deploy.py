@@ -14,12 +14,12 @@ On the running lab (`make lab`; the edge is https://127.0.0.1:8443, Host edge1, 
 
 The exit status is 1 when the deploy failed or any request failed (in either phase).
 
-Time per app host: a callback of this script records every task result with the value of the
-loop variable deploy.yml iterates the app hosts with (`__deploy_host`, found on the include that
-runs the role's deploy entry point for that host): "deploy s" is the time from the first to the
-last task run for a host (plan, start of the idle colour, smoke test, the traffic steps and
-their holds, the drain, the old colour's stop); "on host s" is the same span over the tasks
-delegated to the app host itself (its containers).
+Time per app host: a callback (tests/tools/benchkit.py) records every task result with the
+value of the loop variable deploy.yml iterates the app hosts with (`__deploy_host`, found on the
+include that runs the role's deploy entry point for that host): "deploy s" is the time from the
+first to the last task run for a host (plan, start of the idle colour, smoke test, the traffic
+steps and their holds, the drain, the old colour's stop); "on host s" is the same span over the
+tasks delegated to the app host itself (its containers).
 
     .venv/bin/python tests/bench/bench_deploy.py                # about 8 minutes
     .venv/bin/python tests/bench/bench_deploy.py --duration 30 --deadline 23:00
@@ -33,124 +33,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import datetime
 import importlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+import benchkit
+from benchkit import BIN, ROOT, BenchError, log
+
+from recap import parse_recap
+
 APP = "agent-service"
 STATE_FILE = f"/etc/corvid/apps/{APP}/state.json"
 SWAP = {"v1": "v2", "v2": "v1"}
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)",
-    re.M,
-)
-
-# A notification callback (beside the default output): one JSON line per task result with the
-# host, the task, its start and duration, the host it was delegated to, and the value of the
-# variable named by CORVID_BENCH_HOST_VAR on the task or any include above it (deploy.yml's loop
-# over the app hosts).
-CALLBACK = '''
-from __future__ import annotations
-
-import json
-import os
-import time
-
-from ansible.plugins.callback import CallbackBase
-
-DOCUMENTATION = """
-name: corvid_bench_deploy_timer
-type: aggregate
-short_description: time of each task on each host, with the app host it deploys, as JSON lines
-description: Writes one line per task result to the file named by CORVID_BENCH_TIMINGS.
-"""
-
-
-def _scoped_value(task, name):
-    node, seen = task, 0
-    while node is not None and seen < 100:
-        found = getattr(node, "vars", None)
-        if isinstance(found, dict) and isinstance(found.get(name), str) and "{" not in found[name]:
-            return found[name]
-        node, seen = getattr(node, "_parent", None), seen + 1
-    return None
-
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "corvid_bench_deploy_timer"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def __init__(self):
-        super().__init__()
-        self._started = {}
-        self._play = None
-        self._var = os.environ.get("CORVID_BENCH_HOST_VAR", "")
-        self._out = open(os.environ["CORVID_BENCH_TIMINGS"], "a", encoding="utf-8")
-
-    def v2_playbook_on_play_start(self, play):
-        self._play = play.get_name()
-
-    def v2_runner_on_start(self, host, task):
-        self._started[(host.get_name(), task._uuid)] = time.time()
-
-    def _done(self, result, status):
-        host, task = result.host.get_name(), result.task
-        start = self._started.pop((host, task._uuid), None)
-        end = time.time()
-        delegated = result.result.get("_ansible_delegated_vars") or {}
-        line = {
-            "host": host,
-            "play": self._play,
-            "task": task.get_name(),
-            "action": task.action,
-            "status": status,
-            "start": start,
-            "seconds": None if start is None else end - start,
-            "delegated_to": delegated.get("ansible_delegated_host") or delegated.get("ansible_host"),
-            "for_host": _scoped_value(task, self._var) if self._var else None,
-        }
-        self._out.write(json.dumps(line) + "\\n")
-        self._out.flush()
-
-    def v2_runner_on_ok(self, result, **kwargs):
-        self._done(result, "changed" if result.result.get("changed") else "ok")
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._done(result, "ignored" if ignore_errors else "failed")
-
-    def v2_runner_on_skipped(self, result):
-        self._done(result, "skipped")
-
-    def v2_runner_on_unreachable(self, result):
-        self._done(result, "unreachable")
-'''
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {message}", flush=True)
-
-
-class BenchError(Exception):
-    pass
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,28 +183,14 @@ class Bench:
         self.inventory = (ROOT / args.inventory).resolve()
         self.out = (ROOT / args.out).resolve()
         self.work = self.out / "deploy"
-        callbacks = self.work / "callback_plugins"
         self.logs = self.work / "logs"
-        self.deadline = deadline_timestamp(args.deadline) if args.deadline else None
-        self.work.mkdir(parents=True, exist_ok=True)
-        callbacks.mkdir(exist_ok=True)
-        self.logs.mkdir(exist_ok=True)
-        (callbacks / "corvid_bench_deploy_timer.py").write_text(CALLBACK)
-        self.env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CALLBACK_PLUGINS": str(callbacks),
-            "ANSIBLE_CALLBACKS_ENABLED": "corvid_bench_deploy_timer",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-            "CORVID_BENCH_HOST_VAR": args.host_var,
-        }
-        sys.path.insert(0, str(ROOT / "tests" / "tools"))
+        self.deadline = benchkit.deadline_timestamp(args.deadline) if args.deadline else None
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = benchkit.timer_env(self.work, host_var=args.host_var)
         self.loadgen = importlib.import_module("loadgen")
 
     def left(self) -> float:
-        return float("inf") if self.deadline is None else self.deadline - time.time()
+        return benchkit.seconds_left(self.deadline)
 
     def load_config(self, duration: float):
         return self.loadgen.LoadConfig(
@@ -356,9 +242,6 @@ class Bench:
                 )
             limit = min(limit, int(self.left() - 30))
         config = self.load_config(limit + 120.0)
-        timings = self.logs / "deploy.timings.jsonl"
-        timings.unlink(missing_ok=True)
-        timings.touch()
         command = [
             str(BIN / "ansible-playbook"),
             "-i",
@@ -370,15 +253,10 @@ class Bench:
         with self.loadgen.background(config) as load:
             time.sleep(self.args.settle)  # sessions open and requests flowing before the change
             log(f"deploy: {' '.join(command[1:])} (at most {limit} s)")
-            run = run_bounded(command, {**self.env, "CORVID_BENCH_TIMINGS": str(timings)}, limit)
+            run = benchkit.run_timed("deploy", command, self.env, limit, self.logs)
             time.sleep(self.args.settle)
         summary = load.summary
-        (self.logs / "deploy.log").write_text(run["stdout"] + "\n--- stderr ---\n" + run["stderr"])
-        lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
-        recap = {
-            m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-            for m in RECAP.finditer(run["stdout"])
-        }
+        lines = run["timings"]
         log(f"deploy: rc {run['rc']} in {run['seconds']:.1f} s; load: {summary['requests']} requests")
         result = {
             "release": release,
@@ -387,14 +265,14 @@ class Bench:
             "seconds": run["seconds"],
             "per_host": per_host(lines, self.args.app_hosts),
             "per_play": per_play(lines),
-            "recap": recap,
+            "recap": parse_recap(run["stdout"]),
             "tail": "" if run["rc"] == 0 else (run["stdout"][-3000:] + run["stderr"][-1500:]),
         }
         return result, summary
 
     def run(self) -> int:
         result: dict = {
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "started": benchkit.now_iso(),
             "target": f"{self.args.url} (Host {self.args.host})",
             "rate": self.args.rate,
             "ws_sessions": self.args.ws_sessions,
@@ -440,60 +318,12 @@ class Bench:
             result["error"] = "interrupted"
             status = 130
         finally:
-            result["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            path = self.out / f"deploy-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}.json"
-            text = json.dumps(result, indent=2) + "\n"
-            path.write_text(text)
-            (self.out / "deploy-latest.json").write_text(text)
+            result["finished"] = benchkit.now_iso()
+            path = benchkit.save_result(self.out, "deploy", result)
             print()
             print(format_table(result))
-            print(f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {self.logs}")
+            print(benchkit.saved_line(path, self.logs))
         return status
-
-
-def run_bounded(command: list[str], env: dict, limit: float) -> dict:
-    """Run a command for at most `limit` seconds; past it SIGINT (ansible-playbook ends its
-    tasks), then SIGTERM, then SIGKILL."""
-    start = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    timed_out = False
-    try:
-        stdout, stderr = process.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        stdout = stderr = ""
-        for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            try:
-                more_out, more_err = process.communicate(timeout=grace)
-                stdout, stderr = stdout + _text(more_out), stderr + _text(more_err)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        stderr += f"\n(stopped after {limit:.0f} s)"
-    return {
-        "rc": process.returncode if not timed_out else (process.returncode or -1),
-        "timed_out": timed_out,
-        "seconds": round(time.monotonic() - start, 2),
-        "stdout": stdout,
-        "stderr": stderr,
-    }
-
-
-def deadline_timestamp(text: str) -> float:
-    now = datetime.datetime.now(datetime.UTC)
-    hour, minute = (int(part) for part in text.split(":"))
-    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if end <= now:
-        raise SystemExit(f"bench: the deadline {text} UTC has passed")
-    return end.timestamp()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -526,7 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deadline", help="HH:MM UTC: no phase starts that could end after it")
     parser.add_argument("--out", default=".cache/bench")
     args = parser.parse_args(argv)
-    if args.deadline and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", args.deadline):
+    if args.deadline and not benchkit.DEADLINE.fullmatch(args.deadline):
         parser.error("--deadline: HH:MM (UTC)")
     if args.duration <= 0 or args.rate <= 0:
         parser.error("--duration and --rate must be more than 0")
@@ -539,7 +369,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    benchkit.stop_on_sigterm()
     return Bench(args).run()
 
 

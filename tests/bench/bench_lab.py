@@ -3,7 +3,7 @@
 (no-change) converge, and count the tasks each host runs. Prints a table.
 
 It removes and recreates the lab containers (apt packages come from the lab's cache).
-Run it with tests/tools on PYTHONPATH, as `make bench` does. `--edge-only` measures the
+It finds tests/tools (recap, benchkit) by itself. `--edge-only` measures the
 edge's requests per second on the running lab (TLS 1.3 beside plain HTTP) and nothing else.
 """
 
@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+from benchkit import BIN, ROOT
+
 from recap import parse_recap
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories" / "lab"
 ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
 

@@ -32,11 +32,14 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+from benchkit import ROOT
+
 sys.path.insert(0, str(ROOT / "tests" / "functional" / "mcp"))
 
-from conftest import HAVE_AUTHLIB, _ca, _leaf, _write_key, run_module, start_servers, stop_servers  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
+from conftest import HAVE_AUTHLIB, _ca, _leaf, _write_key, run_module, start_servers, stop_servers
+from cryptography.hazmat.primitives import serialization
 
 OAUTH_CLIENT = {"client_id": "corvid-basic", "client_secret": "basic-secret-7d1e"}  # see oauth_server.CLIENTS
 

@@ -5,7 +5,7 @@ and how long an alert takes from a stopped service to the notification at the re
 Parts (--parts, all by default):
 
   no-change  the no-change run of playbooks/monitoring.yml on the lab: wall time, task results
-             and changed per host (a callback of tests/bench/bench_scale.py times each task).
+             and changed per host (a callback of tests/tools/benchkit.py times each task).
   first      the first converge of monitoring.yml on a fresh host: a copy of mon1 (mon1 plus
              --suffix, in group `monitoring` only, no published port) is added by an extra
              inventory under .cache/, created as a lab container (lab/lab.yml, its apt cache
@@ -37,14 +37,10 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime
 import http.client
 import importlib
 import json
-import os
 import re
-import shutil
-import signal
 import ssl
 import statistics
 import subprocess
@@ -53,8 +49,11 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+import benchkit
+from benchkit import BIN, ROOT, BenchError, log
+
 PARTS = ("no-change", "first", "alert")
 RECEIVED = "/var/lib/corvid-webhook/alerts.jsonl"
 # Prometheus's notification queue and the two POSTs (Prometheus to Alertmanager to the receiver)
@@ -62,14 +61,6 @@ RECEIVED = "/var/lib/corvid-webhook/alerts.jsonl"
 DELIVERY_SECONDS = 5
 DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {message}", flush=True)
-
-
-class BenchError(Exception):
-    pass
 
 
 def seconds(duration: str | float | int) -> float:
@@ -165,31 +156,18 @@ class Bench:
         self.out = (ROOT / args.out).resolve()
         self.work = self.out / "monitoring"
         self.logs = self.work / "logs"
-        callbacks = self.work / "callback_plugins"
-        for directory in (self.work, self.logs, callbacks):
-            directory.mkdir(parents=True, exist_ok=True)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        self.scale = importlib.import_module("bench_scale")
-        (callbacks / "corvid_bench_timer.py").write_text(self.scale.CALLBACK)
-        self.env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CALLBACK_PLUGINS": str(callbacks),
-            "ANSIBLE_CALLBACKS_ENABLED": "corvid_bench_timer",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-        }
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = benchkit.timer_env(self.work)
         # Two levels below the checkout, like inventories/lab: the lab's pki_ca_dir (from
         # inventory_dir) is the lab CA for the copy too.
         self.extra_inventory = ROOT / ".cache" / "bench-monitoring" / "extra.yml"
         self.copy = args.copy_of + args.suffix
         self.copy_created = False
         self.created_cache_dir: Path | None = None
-        self.deadline = deadline_timestamp(args.deadline) if args.deadline else None
+        self.deadline = benchkit.deadline_timestamp(args.deadline) if args.deadline else None
 
     def left(self) -> float:
-        return float("inf") if self.deadline is None else self.deadline - time.time()
+        return benchkit.seconds_left(self.deadline)
 
     def container(self, host: str) -> str:
         return self.args.container_prefix + host
@@ -199,21 +177,16 @@ class Bench:
     def playbook(self, name: str, playbook: str, *args: str, extra: bool = False) -> dict:
         """Run a playbook (bounded); wall time, rc, recap and the task timings."""
         inventories = ["-i", str(self.inventory)] + (["-i", str(self.extra_inventory)] if extra else [])
-        timings = self.logs / f"{name}.timings.jsonl"
-        timings.unlink(missing_ok=True)
-        timings.touch()
         limit = float(self.args.timeout)
         if self.deadline is not None:
             if self.left() < 60:
                 raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
             limit = min(limit, self.left() - 30)
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
-        return self.scale.run_playbook(
-            name, command, {**self.env, "CORVID_BENCH_TIMINGS": str(timings)}, limit, self.logs
-        )
+        return benchkit.run_playbook(name, command, self.env, limit, self.logs)
 
     def summarise(self, run: dict) -> dict:
-        summary = self.scale.summarise(run)
+        summary = benchkit.summarise(run)
         summary["log"] = str(self.logs / f"{run['name']}.log")
         return summary
 
@@ -223,12 +196,6 @@ class Bench:
         return self.summarise(self.playbook("no-change", self.args.playbook))
 
     # -- part 2: the first converge on a copy of mon1 -------------------------------------------
-
-    def lab_cache_dir(self) -> Path:
-        if os.environ.get("CORVID_LAB_CACHE"):
-            return Path(os.environ["CORVID_LAB_CACHE"])
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "corvid-lab"
 
     def check_copy_name_free(self) -> None:
         graph = subprocess.run(
@@ -279,17 +246,8 @@ class Bench:
     def seed_apt_cache(self) -> None:
         """The copy starts with its original's downloaded packages (hard links), as the lab's
         hosts do when they are rebuilt: the first converge measures the platform, not the mirror."""
-        if self.args.no_seed:
-            return
-        apt = self.lab_cache_dir() / "apt"
-        source, target = apt / self.args.copy_of, apt / self.copy
-        if target.exists() or not source.is_dir():
-            return
-        target.mkdir(parents=True)
-        self.created_cache_dir = target
-        for deb in source.glob("*.deb"):
-            with contextlib.suppress(OSError):
-                os.link(deb, target / deb.name)
+        if not self.args.no_seed:
+            self.created_cache_dir = benchkit.seed_apt_cache(self.args.copy_of, self.copy)
 
     def first_converge(self, result: dict) -> None:
         self.check_copy_name_free()
@@ -319,21 +277,10 @@ class Bench:
     def remove_copy(self) -> list[str]:
         report = []
         if self.copy_created:
-            run = subprocess.run(
-                ["docker", "rm", "-f", self.container(self.copy)], capture_output=True, text=True, check=False
-            )
-            report.append(
-                f"container {self.container(self.copy)}: {'removed' if run.returncode == 0 else run.stderr.strip()}"
-            )
+            report.append(benchkit.remove_container(self.container(self.copy)))
         if self.created_cache_dir is not None:
-            shutil.rmtree(self.created_cache_dir, ignore_errors=True)
-            report.append(f"apt cache {self.created_cache_dir}: removed")
-        facts = ROOT / ".cache" / "facts"
-        if facts.is_dir():
-            for cached in facts.iterdir():
-                if cached.name == self.copy or re.fullmatch(r"[A-Za-z0-9_.-]*_" + re.escape(self.copy), cached.name):
-                    cached.unlink(missing_ok=True)
-                    report.append(f"cached facts {cached.name}: removed")
+            report.append(benchkit.remove_apt_cache(self.created_cache_dir))
+        report += benchkit.remove_cached_facts(self.copy)
         if self.extra_inventory.exists():
             self.extra_inventory.unlink()
             report.append(f"inventory {self.extra_inventory.relative_to(ROOT)}: removed")
@@ -496,7 +443,7 @@ class Bench:
 
     def run(self) -> int:
         result: dict = {
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "started": benchkit.now_iso(),
             "inventory": str(self.inventory),
             "playbook": self.args.playbook,
             "parts": self.args.parts,
@@ -535,14 +482,11 @@ class Bench:
             result["errors"].append("interrupted")
             status = 130
         finally:
-            result["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            path = self.out / f"monitoring-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}.json"
-            text = json.dumps(result, indent=2) + "\n"
-            path.write_text(text)
-            (self.out / "monitoring-latest.json").write_text(text)
+            result["finished"] = benchkit.now_iso()
+            path = benchkit.save_result(self.out, "monitoring", result)
             print()
             print(format_table(result))
-            print(f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {self.logs}")
+            print(benchkit.saved_line(path, self.logs))
         return status
 
 
@@ -605,19 +549,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def deadline_timestamp(text: str) -> float:
-    now = datetime.datetime.now(datetime.UTC)
-    hour, minute = (int(part) for part in text.split(":"))
-    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if end <= now:
-        raise SystemExit(f"bench: the deadline {text} UTC has passed")
-    return end.timestamp()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -656,7 +587,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--suffix: lower-case letters and digits")
     if args.runs < 1:
         parser.error("--runs: at least 1")
-    if args.deadline and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", args.deadline):
+    if args.deadline and not benchkit.DEADLINE.fullmatch(args.deadline):
         parser.error("--deadline: HH:MM (UTC)")
     return args
 
@@ -664,7 +595,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Stopped from outside (kill PID): the copy is removed and Redis started all the same.
-    signal.signal(signal.SIGTERM, _interrupt)
+    benchkit.stop_on_sigterm()
     return Bench(args).run()
 
 

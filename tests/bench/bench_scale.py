@@ -25,7 +25,7 @@ The copies never disturb the lab's hosts:
     make bench                                      # (proposed) the lab; about 20 to 30 min
     .venv/bin/python tests/bench/bench_scale.py --help
 
-Time per host per task: a callback of this script records when each task starts and ends on each
+Time per host per task: a callback (tests/tools/benchkit.py) records when each task starts and ends on each
 host; "s/host-task" is the run's wall time divided by the number of task results (one per task per
 host, skipped ones included), "busy s" a host's summed task durations.
 """
@@ -35,87 +35,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import datetime
 import json
 import os
 import re
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
+
+import benchkit
+from benchkit import BIN, ROOT, BenchError, log
+
 TIERS = ["database", "cache", "edge", "app", "monitoring", "mcp_checkers"]
 EXTRA_GROUP = "bench_extra"
 BENCH_REPO_PATH = "/corvid-bench"
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
-    re.M,
-)
-
-# A notification callback (enabled beside the default output): one JSON line per task result
-# with the host, the task, when it started on that host and how long it took.
-CALLBACK = '''
-from __future__ import annotations
-
-import json
-import os
-import time
-
-from ansible.plugins.callback import CallbackBase
-
-DOCUMENTATION = """
-name: corvid_bench_timer
-type: aggregate
-short_description: time of each task on each host, as JSON lines
-description: Writes one line per task result to the file named by CORVID_BENCH_TIMINGS.
-"""
-
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "corvid_bench_timer"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def __init__(self):
-        super().__init__()
-        self._started = {}
-        self._out = open(os.environ["CORVID_BENCH_TIMINGS"], "a", encoding="utf-8")
-
-    def v2_runner_on_start(self, host, task):
-        self._started[(host.get_name(), task._uuid)] = time.time()
-
-    def _done(self, result, status):
-        host, task = result.host.get_name(), result.task
-        start = self._started.pop((host, task._uuid), None)
-        end = time.time()
-        line = {"host": host, "task": task.get_name(), "action": task.action, "status": status,
-                "start": start, "seconds": None if start is None else end - start}
-        self._out.write(json.dumps(line) + "\\n")
-        self._out.flush()
-
-    def v2_runner_on_ok(self, result, **kwargs):
-        self._done(result, "changed" if result.result.get("changed") else "ok")
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._done(result, "ignored" if ignore_errors else "failed")
-
-    def v2_runner_on_skipped(self, result):
-        self._done(result, "skipped")
-
-    def v2_runner_on_unreachable(self, result):
-        self._done(result, "unreachable")
-'''
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.datetime.now(datetime.UTC):%H:%M:%S}] {message}", flush=True)
 
 
 class Bench:
@@ -126,32 +62,14 @@ class Bench:
         self.out.mkdir(parents=True, exist_ok=True)
         self.work = self.out / "scale"
         self.work.mkdir(exist_ok=True)
-        callbacks = self.work / "callback_plugins"
-        callbacks.mkdir(exist_ok=True)
-        (callbacks / "corvid_bench_timer.py").write_text(CALLBACK)
-        self.env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CALLBACK_PLUGINS": str(callbacks),
-            "ANSIBLE_CALLBACKS_ENABLED": "corvid_bench_timer",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-        }
+        self.env = benchkit.timer_env(self.work)
         # Two levels below the checkout, like inventories/lab: the lab's group_vars find the lab CA
         # from inventory_dir (pki_ca_dir), which is the copies' own inventory's directory.
         self.extra_inventory = ROOT / ".cache" / "bench-inventory" / "extra.yml"
         self.extra_inventory.parent.mkdir(parents=True, exist_ok=True)
         self.copies: dict[str, str] = {}  # original -> copy
         self.created_cache_dirs: list[Path] = []
-        self.deadline = None
-        if args.deadline:
-            now = datetime.datetime.now(datetime.UTC)
-            hour, minute = (int(part) for part in args.deadline.split(":"))
-            end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            if end <= now:
-                sys.exit(f"bench: the deadline {args.deadline} UTC has passed")
-            self.deadline = end.timestamp()
+        self.deadline = benchkit.deadline_timestamp(args.deadline) if args.deadline else None
         self.logs = self.work / "logs"
         self.logs.mkdir(exist_ok=True)
 
@@ -160,9 +78,6 @@ class Bench:
     def playbook(self, name: str, playbook: str, *args: str, extra: bool = False, timeout: int | None = None) -> dict:
         """Run a playbook; its wall time, rc, recap and task timings (the output goes to a log file)."""
         inventories = ["-i", str(self.inventory)] + (["-i", str(self.extra_inventory)] if extra else [])
-        timings = self.logs / f"{name}.timings.jsonl"
-        timings.unlink(missing_ok=True)
-        timings.touch()
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
         limit = timeout or self.args.timeout
         if self.deadline is not None:
@@ -170,7 +85,7 @@ class Bench:
             if left < 30:
                 raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
             limit = min(limit, int(left))
-        return run_playbook(name, command, {**self.env, "CORVID_BENCH_TIMINGS": str(timings)}, limit, self.logs)
+        return benchkit.run_playbook(name, command, self.env, limit, self.logs)
 
     def preflight(self, name: str, extra: bool) -> dict:
         runs = [self.playbook(f"{name}-{i}", self.args.preflight, extra=extra) for i in range(self.args.preflight_runs)]
@@ -267,41 +182,18 @@ class Bench:
         self.extra_inventory.write_text(text)
         log(f"copies: {', '.join(self.copies.values())}; pinned: {', '.join(pins) or 'nothing'}")
 
-    def lab_cache_dir(self) -> Path:
-        if os.environ.get("CORVID_LAB_CACHE"):
-            return Path(os.environ["CORVID_LAB_CACHE"])
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "corvid-lab"
-
     def seed_apt_caches(self) -> None:
         """Each copy starts with its original's downloaded packages (hard links, no lock files)."""
-        apt = self.lab_cache_dir() / "apt"
         for original, name in self.copies.items():
-            source, target = apt / original, apt / name
-            if target.exists() or not source.is_dir():
-                continue
-            target.mkdir(parents=True)
-            self.created_cache_dirs.append(target)
-            for deb in source.glob("*.deb"):
-                with contextlib.suppress(OSError):
-                    os.link(deb, target / deb.name)
+            created = benchkit.seed_apt_cache(original, name)
+            if created is not None:
+                self.created_cache_dirs.append(created)
 
     def remove_copies(self) -> list[str]:
-        report = []
+        report = [benchkit.remove_container(self.args.container_prefix + name) for name in self.copies.values()]
+        report += [benchkit.remove_apt_cache(directory) for directory in self.created_cache_dirs]
         for name in self.copies.values():
-            container = self.args.container_prefix + name
-            run = subprocess.run(["docker", "rm", "-f", container], capture_output=True, text=True, check=False)
-            report.append(f"container {container}: {'removed' if run.returncode == 0 else run.stderr.strip()}")
-        for directory in self.created_cache_dirs:
-            shutil.rmtree(directory, ignore_errors=True)
-            report.append(f"apt cache {directory}: removed")
-        facts = ROOT / ".cache" / "facts"
-        if facts.is_dir():
-            for name in self.copies.values():
-                for cached in facts.iterdir():
-                    if cached.name == name or re.fullmatch(r"[A-Za-z0-9_.-]*_" + re.escape(name), cached.name):
-                        cached.unlink(missing_ok=True)
-                        report.append(f"cached facts {cached.name}: removed")
+            report += benchkit.remove_cached_facts(name)
         report += self.remove_bench_backups()
         self.extra_inventory.unlink(missing_ok=True)
         return report
@@ -344,7 +236,7 @@ class Bench:
 
     def run(self) -> int:
         result: dict = {
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "started": benchkit.now_iso(),
             "inventory": str(self.inventory),
             "playbook": self.args.playbook,
             "preflight": self.args.preflight,
@@ -354,7 +246,7 @@ class Bench:
         try:
             result["sizes"]["as is"] = {
                 "preflight": self.preflight("preflight-as-is", extra=False),
-                "no_change": summarise(self.playbook("site-as-is", self.args.playbook)),
+                "no_change": benchkit.summarise(self.playbook("site-as-is", self.args.playbook)),
             }
             self.build_extra_inventory()
             log(inotify_report())
@@ -366,7 +258,7 @@ class Bench:
             if create["rc"]:
                 raise BenchError(f"creating the copies failed (see create-copies.log); {inotify_report()}")
             converge = self.playbook("converge-copies", self.args.playbook, "--limit", EXTRA_GROUP, extra=True)
-            doubled["converge_copies"] = summarise(converge)
+            doubled["converge_copies"] = benchkit.summarise(converge)
             if converge["rc"]:
                 failed = sorted(
                     {f"{line['host']}: {line['task']}" for line in converge["timings"] if line["status"] == "failed"}
@@ -379,7 +271,7 @@ class Bench:
                 guard = self.playbook(
                     "guard", self.args.playbook, "--check", "--limit", ",".join(self.copies), extra=True
                 )
-                doubled["guard"] = summarise(guard)
+                doubled["guard"] = benchkit.summarise(guard)
                 changed = {host: row["changed"] for host, row in guard["recap"].items() if row["changed"]}
                 if guard["rc"] or changed:
                     raise BenchError(
@@ -387,7 +279,7 @@ class Bench:
                         f"({changed or 'rc ' + str(guard['rc'])}): the timed run is skipped (see guard.log)"
                     )
             doubled["preflight"] = self.preflight("preflight-doubled", extra=True)
-            doubled["no_change"] = summarise(self.playbook("site-doubled", self.args.playbook, extra=True))
+            doubled["no_change"] = benchkit.summarise(self.playbook("site-doubled", self.args.playbook, extra=True))
         except BenchError as error:
             result["error"] = str(error)
             log(f"bench: {error}")
@@ -401,17 +293,11 @@ class Bench:
                 result["cleanup"] = self.remove_copies()
                 for line in result["cleanup"]:
                     log(f"  {line}")
-            result["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            path = self.out / f"scale-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}.json"
-            path.write_text(json.dumps(result, indent=2) + "\n")
-            (self.out / "scale-latest.json").write_text(json.dumps(result, indent=2) + "\n")
+            result["finished"] = benchkit.now_iso()
+            path = benchkit.save_result(self.out, "scale", result)
             print_table(result)
-            print(f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {self.logs}")
+            print(benchkit.saved_line(path, self.logs))
         return status
-
-
-class BenchError(Exception):
-    pass
 
 
 def inotify_report() -> str:
@@ -428,74 +314,8 @@ def inotify_report() -> str:
     return f"inotify descriptors open on the machine: {used} (fs.inotify.max_user_instances, per user: {limit})"
 
 
-def run_playbook(name: str, command: list[str], env: dict, limit: float, logs: Path) -> dict:
-    """Run one ansible-playbook command, stopped after `limit` seconds; its wall time, rc, recap and
-    the task timings the callback wrote to env["CORVID_BENCH_TIMINGS"] (the output goes to
-    LOGS/NAME.log). Also used by bench_monitoring.py."""
-    timings = Path(env["CORVID_BENCH_TIMINGS"])
-    log(f"{name}: {' '.join(command[1:])} (at most {limit:.0f} s)")
-    start = time.monotonic()
-    try:
-        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=limit, check=False)
-        stdout, stderr, rc = run.stdout, run.stderr, run.returncode
-    except subprocess.TimeoutExpired as expired:
-        stdout, stderr, rc = _text(expired.stdout), _text(expired.stderr) + f"\n(stopped after {limit:.0f} s)", -1
-    elapsed = time.monotonic() - start
-    (logs / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
-    recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(stdout)}
-    lines = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
-    log(f"{name}: rc {rc} in {elapsed:.1f} s")
-    return {
-        "name": name,
-        "rc": rc,
-        "seconds": round(elapsed, 2),
-        "recap": recap,
-        "timings": lines,
-        "tail": "" if rc == 0 else (stdout[-2500:] + stderr[-1500:]),
-    }
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 def _plain(value: dict):
     return value["__ansible_unsafe"] if value.keys() == {"__ansible_unsafe"} else value
-
-
-def summarise(run: dict) -> dict:
-    """Per host: task results, changed, busy seconds; overall: wall time per host-task."""
-    hosts: dict[str, dict] = {}
-    for line in run["timings"]:
-        row = hosts.setdefault(line["host"], {"tasks": 0, "changed": 0, "skipped": 0, "busy_seconds": 0.0})
-        row["tasks"] += 1
-        row["changed"] += line["status"] == "changed"
-        row["skipped"] += line["status"] == "skipped"
-        row["busy_seconds"] += line["seconds"] or 0.0
-    for row in hosts.values():
-        row["busy_seconds"] = round(row["busy_seconds"], 2)
-        row["seconds_per_task"] = round(row["busy_seconds"] / row["tasks"], 3) if row["tasks"] else None
-    host_tasks = sum(row["tasks"] for row in hosts.values())
-    slowest: dict[str, float] = {}
-    for line in run["timings"]:
-        slowest[line["task"]] = slowest.get(line["task"], 0.0) + (line["seconds"] or 0.0)
-    return {
-        "rc": run["rc"],
-        "seconds": run["seconds"],
-        "hosts": len([host for host in hosts if host != "localhost"]),
-        "host_tasks": host_tasks,
-        "seconds_per_host_task": round(run["seconds"] / host_tasks, 3) if host_tasks else None,
-        "changed": sum(row["changed"] for row in hosts.values()),
-        "per_host": dict(sorted(hosts.items())),
-        "slowest_tasks": [
-            {"task": task, "seconds": round(seconds, 2)}
-            for task, seconds in sorted(slowest.items(), key=lambda item: -item[1])[:10]
-        ],
-        "recap": run["recap"],
-        "tail": run["tail"],
-    }
 
 
 def print_table(result: dict) -> None:
@@ -532,10 +352,6 @@ def print_table(result: dict) -> None:
         print(f"\nnot measured: {result['error']}")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inventory", default="inventories/lab")
@@ -560,7 +376,7 @@ def main() -> int:
     if not re.fullmatch(r"[a-z0-9]+", args.suffix):
         parser.error("--suffix: lower-case letters and digits")
     # Stopped from outside (kill PID): the copies are removed all the same.
-    signal.signal(signal.SIGTERM, _interrupt)
+    benchkit.stop_on_sigterm()
     return Bench(args).run()
 
 
