@@ -318,11 +318,7 @@ class Bench:
             result["error"] = "interrupted"
             status = 130
         finally:
-            result["finished"] = benchkit.now_iso()
-            path = benchkit.save_result(self.out, "deploy", result)
-            print()
-            print(format_table(result))
-            print(benchkit.saved_line(path, self.logs))
+            benchkit.finish(self.out, "deploy", result, self.logs, lambda done: print(f"\n{format_table(done)}"))
         return status
 
 
@@ -356,8 +352,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deadline", help="HH:MM UTC: no phase starts that could end after it")
     parser.add_argument("--out", default=".cache/bench")
     args = parser.parse_args(argv)
-    if args.deadline and not benchkit.DEADLINE.fullmatch(args.deadline):
-        parser.error("--deadline: HH:MM (UTC)")
+    benchkit.check_deadline(parser, args.deadline)
     if args.duration <= 0 or args.rate <= 0:
         parser.error("--duration and --rate must be more than 0")
     if not args.app_hosts:
@@ -368,9 +363,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    benchkit.stop_on_sigterm()
-    return Bench(args).run()
+    # Stopped from outside (kill PID): the playbook is stopped and the result written all the same.
+    return benchkit.run_bench(Bench, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -198,15 +198,7 @@ class Bench:
     # -- part 2: the first converge on a copy of mon1 -------------------------------------------
 
     def check_copy_name_free(self) -> None:
-        graph = subprocess.run(
-            [str(BIN / "ansible-inventory"), "-i", str(self.inventory), "--graph"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=self.env,
-            timeout=300,
-            check=False,
-        )
+        graph = benchkit.ansible_inventory(self.inventory, self.env, "--graph")
         if graph.returncode:
             raise BenchError(f"ansible-inventory --graph failed: {graph.stderr[-500:]}")
         names = {re.sub(r"^[\s|-]*", "", line).strip() for line in graph.stdout.splitlines()}
@@ -482,11 +474,7 @@ class Bench:
             result["errors"].append("interrupted")
             status = 130
         finally:
-            result["finished"] = benchkit.now_iso()
-            path = benchkit.save_result(self.out, "monitoring", result)
-            print()
-            print(format_table(result))
-            print(benchkit.saved_line(path, self.logs))
+            benchkit.finish(self.out, "monitoring", result, self.logs, lambda done: print(f"\n{format_table(done)}"))
         return status
 
 
@@ -587,16 +575,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--suffix: lower-case letters and digits")
     if args.runs < 1:
         parser.error("--runs: at least 1")
-    if args.deadline and not benchkit.DEADLINE.fullmatch(args.deadline):
-        parser.error("--deadline: HH:MM (UTC)")
+    benchkit.check_deadline(parser, args.deadline)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     # Stopped from outside (kill PID): the copy is removed and Redis started all the same.
-    benchkit.stop_on_sigterm()
-    return Bench(args).run()
+    return benchkit.run_bench(Bench, parse_args(argv))
 
 
 if __name__ == "__main__":

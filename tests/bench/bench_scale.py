@@ -39,7 +39,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,15 +96,7 @@ class Bench:
         }
 
     def inventory_export(self) -> dict:
-        run = subprocess.run(
-            [str(BIN / "ansible-inventory"), "-i", str(self.inventory), "--list", "--export"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=self.env,
-            timeout=300,
-            check=True,
-        )
+        run = benchkit.ansible_inventory(self.inventory, self.env, "--list", "--export", check=True)
         return json.loads(run.stdout, object_hook=_plain)
 
     # -- the copies ----------------------------------------------------------------------------
@@ -293,10 +284,7 @@ class Bench:
                 result["cleanup"] = self.remove_copies()
                 for line in result["cleanup"]:
                     log(f"  {line}")
-            result["finished"] = benchkit.now_iso()
-            path = benchkit.save_result(self.out, "scale", result)
-            print_table(result)
-            print(benchkit.saved_line(path, self.logs))
+            benchkit.finish(self.out, "scale", result, self.logs, print_table)
         return status
 
 
@@ -375,9 +363,9 @@ def main() -> int:
     args = parser.parse_args()
     if not re.fullmatch(r"[a-z0-9]+", args.suffix):
         parser.error("--suffix: lower-case letters and digits")
+    benchkit.check_deadline(parser, args.deadline)
     # Stopped from outside (kill PID): the copies are removed all the same.
-    benchkit.stop_on_sigterm()
-    return Bench(args).run()
+    return benchkit.run_bench(Bench, args)
 
 
 if __name__ == "__main__":

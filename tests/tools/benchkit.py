@@ -6,6 +6,7 @@ The scripts run as `python tests/bench/NAME.py` and put tests/tools on sys.path 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from recap import RECAP
@@ -139,6 +141,12 @@ def deadline_timestamp(text: str, now: datetime.datetime | None = None) -> float
     return end.timestamp()
 
 
+def check_deadline(parser: argparse.ArgumentParser, text: str | None) -> None:
+    """The usage error unless --deadline is absent or HH:MM (UTC)."""
+    if text and not DEADLINE.fullmatch(text):
+        parser.error("--deadline: HH:MM (UTC)")
+
+
 def seconds_left(deadline: float | None) -> float:
     return float("inf") if deadline is None else deadline - time.time()
 
@@ -152,6 +160,12 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
+def run_bench(bench: type, args: object) -> int:
+    """A script's Bench(args).run(), SIGTERM handled as Ctrl-C (its cleanup runs all the same)."""
+    stop_on_sigterm()
+    return bench(args).run()
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 
@@ -161,9 +175,23 @@ def as_text(value: bytes | str | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def _stop_group(process: subprocess.Popen, steps: tuple[tuple[int, float], ...]) -> tuple[str, str]:
+    """Signal the process group step after step until it ends; what it wrote meanwhile."""
+    for sig, grace in steps:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            more_out, more_err = process.communicate(timeout=grace)
+            return as_text(more_out), as_text(more_err)
+        except subprocess.TimeoutExpired:
+            continue
+    return "", ""
+
+
 def run_bounded(command: list[str], env: dict | None, limit: float, cwd: Path = ROOT) -> dict:
     """Run a command for at most `limit` seconds; past it SIGINT to its process group
-    (ansible-playbook ends its tasks), then SIGTERM, then SIGKILL."""
+    (ansible-playbook ends its tasks), then SIGTERM, then SIGKILL. Interrupted itself (Ctrl-C, or
+    SIGTERM after stop_on_sigterm()), the script stops the command the same way, sooner."""
     start = time.monotonic()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -173,17 +201,11 @@ def run_bounded(command: list[str], env: dict | None, limit: float, cwd: Path = 
         stdout, stderr = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
         timed_out = True
-        stdout = stderr = ""
-        for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            try:
-                more_out, more_err = process.communicate(timeout=grace)
-                stdout, stderr = stdout + as_text(more_out), stderr + as_text(more_err)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stdout, stderr = _stop_group(process, ((signal.SIGINT, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 15)))
         stderr += f"\n(stopped after {limit:.0f} s)"
+    except BaseException:
+        _stop_group(process, ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)))
+        raise
     return {
         "rc": process.returncode if not timed_out else (process.returncode or -1),
         "timed_out": timed_out,
@@ -194,6 +216,12 @@ def run_bounded(command: list[str], env: dict | None, limit: float, cwd: Path = 
 
 
 # -- ansible-playbook with the timing callback -------------------------------------------------
+
+
+def ansible_inventory(inventory: Path, env: dict, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`ansible-inventory -i INVENTORY ARGS` (at most 5 minutes), its output captured."""
+    command = [str(BIN / "ansible-inventory"), "-i", str(inventory), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=check)
 
 
 def timer_env(work: Path, host_var: str = "") -> dict[str, str]:
@@ -342,5 +370,11 @@ def save_result(out: Path, kind: str, result: dict) -> Path:
     return path
 
 
-def saved_line(path: Path, logs: Path) -> str:
-    return f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {logs}"
+def finish(out: Path, kind: str, result: dict, logs: Path, show: Callable[[dict], None]) -> Path:
+    """The end of every run, measured or not: the time, the JSON files (save_result), the table
+    (`show`), then where the JSON and the logs are."""
+    result["finished"] = now_iso()
+    path = save_result(out, kind, result)
+    show(result)
+    print(f"\nJSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; logs: {logs}")
+    return path

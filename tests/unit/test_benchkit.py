@@ -3,8 +3,11 @@ real ansible-playbook run on localhost, and the summary the tables are made of."
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +17,7 @@ import benchkit
 import pytest
 
 NOW = datetime.datetime(2026, 11, 29, 22, 30, 15, tzinfo=datetime.UTC)
+ON_LOCALHOST = ["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
 
 
 def test_deadline_later_today() -> None:
@@ -32,6 +36,16 @@ def test_deadline_format(text: str, valid: bool) -> None:
     assert bool(benchkit.DEADLINE.fullmatch(text)) is valid
 
 
+def test_check_deadline_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench")
+    benchkit.check_deadline(parser, None)
+    benchkit.check_deadline(parser, "23:30")
+    with pytest.raises(SystemExit) as stopped:
+        benchkit.check_deadline(parser, "23h30")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.endswith("bench: error: --deadline: HH:MM (UTC)\n")
+
+
 def test_seconds_left() -> None:
     assert benchkit.seconds_left(None) == float("inf")
     assert 99 < benchkit.seconds_left(time.time() + 100) <= 100
@@ -44,6 +58,23 @@ def test_run_bounded_stops_a_command_past_its_limit(tmp_path: Path) -> None:
     assert run["timed_out"] is True
     assert run["rc"] != 0
     assert run["stderr"].endswith("(stopped after 1 s)")
+
+
+def test_run_bounded_stops_the_command_when_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM (made an exception) while it waits: the command does not outlive it."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RuntimeError("interrupted")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            benchkit.run_bounded(["sh", "-c", "echo $$ > pid; exec sleep 30"], None, 60, cwd=tmp_path)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not Path(f"/proc/{(tmp_path / 'pid').read_text().strip()}").exists()
 
 
 def test_run_bounded_within_its_limit(tmp_path: Path) -> None:
@@ -122,16 +153,7 @@ def test_callback_times_every_task(tmp_path: Path) -> None:
     logs.mkdir()
     env = benchkit.timer_env(tmp_path / "work", host_var="bench_for")
     assert (tmp_path / "work" / "callback_plugins" / "corvid_bench_timer.py").is_file()
-    command = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        str(tmp_path / "check.yml"),
-    ]
+    command = [str(benchkit.BIN / "ansible-playbook"), *ON_LOCALHOST, str(tmp_path / "check.yml")]
     run = benchkit.run_playbook("check", command, env, 120, logs)
     assert run["rc"] == 0, run["tail"]
     assert run["recap"] == {
@@ -160,18 +182,7 @@ def test_callback_without_a_timings_file_writes_nothing(tmp_path: Path) -> None:
     env = benchkit.timer_env(tmp_path / "work")
     env.pop("CORVID_BENCH_TIMINGS", None)
     run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible"),
-            "localhost",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            "msg=hello",
-        ],
+        [str(benchkit.BIN / "ansible"), "localhost", *ON_LOCALHOST, "-m", "ansible.builtin.debug", "-a", "msg=hello"],
         capture_output=True,
         text=True,
         cwd=benchkit.ROOT,
@@ -184,11 +195,15 @@ def test_callback_without_a_timings_file_writes_nothing(tmp_path: Path) -> None:
     assert "corvid_bench_timer" not in run.stderr
 
 
-def test_saved_result(tmp_path: Path) -> None:
-    path = benchkit.save_result(tmp_path, "scale", {"sizes": {}})
+def test_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result: dict = {"sizes": {}}
+    path = benchkit.finish(tmp_path, "scale", result, tmp_path / "logs", lambda done: print(f"table of {done}"))
+    assert path.parent == tmp_path
     assert path.name.startswith("scale-")
-    assert path.read_text() == (tmp_path / "scale-latest.json").read_text() == '{\n  "sizes": {}\n}\n'
-    assert benchkit.saved_line(path, tmp_path / "logs") == f"\nJSON: {path}; logs: {tmp_path / 'logs'}"
+    assert set(result) == {"sizes", "finished"}
+    assert path.read_text() == (tmp_path / "scale-latest.json").read_text()
+    assert json.loads(path.read_text()) == result
+    assert capsys.readouterr().out == f"table of {result}\n\nJSON: {path}; logs: {tmp_path / 'logs'}\n"
 
 
 def test_seed_and_remove_apt_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
