@@ -148,9 +148,9 @@ test: ## every check CI runs, in CI's order (molecule-all beside lab-test); prin
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
 
 bench: venv images ## benchmarks: converge times and task counts, MCP checks, backups of 1 GB, the no-change run as the lab grows, a deploy under load, monitoring
-	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_lab.py
+	$(BIN)/python tests/bench/bench_lab.py
 	$(BIN)/python tests/bench/bench_mcp.py
-	PYTHONPATH=tests/tools $(BIN)/python tests/bench/bench_backup.py
+	$(BIN)/python tests/bench/bench_backup.py
 	$(BIN)/python tests/bench/bench_scale.py
 	$(BIN)/python tests/bench/bench_deploy.py
 	$(BIN)/python tests/bench/bench_monitoring.py
