@@ -1,26 +1,15 @@
 """Every preflight message: each case fails with its own message, and only that one.
 
 No container: the roles' preflight entry points run against local hosts (one host per case,
-all in one ansible-playbook run with the JSON callback), and each host's message is read from
-the failing task's own result, not from the whole output. The shared checks that depend on
-facts this machine cannot fake (no facts, another distribution) are rendered from
-roles/common/templates/preflight.j2 with Ansible's own templating.
+all in one ansible-playbook run; the runner is tests/tools/preflight_cases.py). The shared
+checks that depend on facts this machine cannot fake (no facts, another distribution) are
+rendered from roles/common/templates/preflight.j2 with Ansible's own templating.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PREFLIGHT_TASK = "Check the role's variables before any change"
-SECRET = "preflight-secret-4d2a"
+from preflight_cases import ROOT, SECRET, PreflightCases, assert_argument_error, run_role_on_localhost
 
 # pki: the CA directory every case but its own sets, a certificate and a CA certificate to vary.
 PKI_DIR = {"pki_ca_dir": "/nonexistent/pki-preflight"}
@@ -242,78 +231,9 @@ CASES: dict[str, tuple[str, dict, str]] = {
     ),
 }
 
-PLAYBOOK = """\
-- name: Preflight of every role, one host per case
-  hosts: all:!outside
-  gather_facts: true
-  gather_subset: [min, network, virtual]
-  tasks:
-    - name: Preflight
-      ansible.builtin.include_role:
-        name: "corvid.platform.{{ case_role }}"
-        tasks_from: preflight
-
-- name: The shared preflight outside a role
-  hosts: outside
-  gather_facts: false
-  tasks:
-    - name: Preflight
-      ansible.builtin.import_role:
-        name: corvid.platform.common
-        tasks_from: preflight
-        rolespec_validate: false
-"""
-
-
-def failed_messages(output: str) -> dict[str, list[str]]:
-    """host -> the messages of its failed preflight task (from the JSON callback)."""
-    messages = {}
-    for play in json.loads(output)["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1] != PREFLIGHT_TASK:
-                continue
-            for host, result in task["hosts"].items():
-                if result.get("failed"):
-                    messages[host] = result["msg"]
-    return messages
-
-
-def run_preflight(workdir: Path, cases: dict[str, tuple[str, dict]]) -> tuple[dict[str, list[str]], str]:
-    """One ansible-playbook run: host NAME runs role ROLE's preflight with VARIABLES, for every
-    NAME: (ROLE, VARIABLES) of cases; plus a host that imports common outside a role.
-    Returns host -> messages of its failed preflight task, and the whole output."""
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    hosts = {name: {**local, "case_role": role, **variables} for name, (role, variables) in cases.items()}
-    inventory = {"all": {"hosts": hosts}, "outside": {"hosts": {"common_outside_a_role": local}}}
-    (workdir / "inventory.json").write_text(json.dumps(inventory))
-    (workdir / "playbook.yml").write_text(PLAYBOOK)
-    process = subprocess.run(
-        [BIN / "ansible-playbook", "-i", workdir / "inventory.json", workdir / "playbook.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=300,
-        env={
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-            "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
-        },
-    )
-    return failed_messages(process.stdout), process.stdout + process.stderr
-
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory) -> tuple[dict[str, list[str]], str]:
-    cases = {name: (role, variables) for name, (role, variables, _) in CASES.items()}
-    cases["redis_good"] = ("redis", {})
-    return run_preflight(tmp_path_factory.mktemp("preflight"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][2], SECRET)
+PREFLIGHT = PreflightCases(None, CASES, {"redis_good": ("redis", {})}, secret=SECRET)
+preflight = PREFLIGHT.fixture("preflight")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
 
 
 def test_good_variables_pass(preflight):
@@ -330,9 +250,7 @@ def test_outside_a_role(preflight):
     ]
 
 
-def test_secret_values_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+test_secret_values_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 # The shared checks on facts this machine cannot fake, rendered with Ansible's templating.
@@ -388,43 +306,6 @@ def test_shared_fact_checks(case):
     assert [line.strip() for line in rendered.splitlines() if line.strip()] == ([expected] if expected else [])
 
 
-def assert_fails_alone(preflight, host: str, expected: str, secret: str | None = None) -> None:
-    """In a run_preflight result, `host` failed with exactly one message, which contains
-    `expected` (and not `secret`, when one is given)."""
-    messages, output = preflight
-    assert host in messages, f"{host} did not fail its preflight:\n{output[-3000:]}"
-    assert len(messages[host]) == 1, messages[host]
-    assert expected in messages[host][0], messages[host]
-    assert secret is None or secret not in json.dumps(messages[host])
-
-
-def run_role_on_localhost(tmp_path: Path, play: str, variables: dict, *options: str):
-    """Run `play` on localhost with the JSON callback; return the process and the failed results."""
-    (tmp_path / "playbook.yml").write_text(play)
-    command = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", *options]
-    process = subprocess.run(
-        [*command, "-e", json.dumps(variables), tmp_path / "playbook.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=120,
-        env={
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        },
-    )
-    failed = [
-        result
-        for play_report in json.loads(process.stdout)["plays"]
-        for task in play_report["tasks"]
-        for result in task["hosts"].values()
-        if result.get("failed")
-    ]
-    return process, failed
-
-
 def test_mcp_health_bad_input_names_the_variable(tmp_path):
     """The mcp_health role's argument spec: a bad policy fails before any check, naming it."""
     process, failed = run_role_on_localhost(
@@ -433,7 +314,4 @@ def test_mcp_health_bad_input_names_the_variable(tmp_path):
         "  roles:\n    - role: corvid.platform.mcp_health\n",
         {"mcp_health_failure_policy": "sometimes", "mcp_health_textfile_path": ""},
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("mcp_health_failure_policy" in error and "sometimes" in error for error in errors), failed[0]
+    assert_argument_error(process, failed, "mcp_health_failure_policy", "sometimes")

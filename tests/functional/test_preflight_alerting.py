@@ -1,14 +1,16 @@
-"""Every preflight message of the alertmanager and grafana roles (the runner lives in
-test_preflight.py): each case fails with its own message, naming the variable, before any
-change; secrets never appear in a message or in the output."""
+"""Every preflight message of the alertmanager and grafana roles (the runner is
+tests/tools/preflight_cases.py): each case fails with its own message, naming the variable,
+before any change; secrets never appear in a message or in the output."""
 
 from __future__ import annotations
 
-import json
-import sys
-
-import pytest
-from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import (
+    PreflightCases,
+    assert_argument_error,
+    assert_stopped_at_the_preflight,
+    run_role_check_mode,
+    run_role_preflight,
+)
 
 SECRET = "alerting-secret-7f3c"
 USERS = {"alertmanager_web_users": [{"name": "prometheus", "password": SECRET}]}
@@ -224,85 +226,38 @@ GOOD: dict[str, tuple[str, dict]] = {
     "grafana_good_without_datasource_auth": grafana(grafana_datasource_username="", grafana_datasource_password=""),
 }
 
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: case for name, (case, _) in CASES.items()} | GOOD
-    return run_preflight(tmp_path_factory.mktemp("preflight_alerting"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", GOOD)
-def test_good_variables_pass(preflight, host):
-    messages, output = preflight
-    assert host not in messages, messages.get(host)
-    assert f'"{host}"' in output, f"{host} did not run"
-
-
-def test_secrets_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
-
-
-ALERTMANAGER_PLAY = "- name: Alerting\n  hosts: localhost\n  roles:\n    - role: corvid.platform.alertmanager\n"
+PREFLIGHT = PreflightCases(None, CASES, GOOD, secret=SECRET, check_ran=True)
+preflight = PREFLIGHT.fixture("preflight_alerting")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_secrets_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 def test_a_receiver_without_its_url_fails_before_any_change(tmp_path):
     """The whole role in check mode on localhost: the first task that fails is the preflight,
     nothing before it changed, and nothing after it ran."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        ALERTMANAGER_PLAY,
-        {**USERS, "alertmanager_receivers": [{"name": "hook", "type": "webhook"}]},
-        "--check",
+    process, failure = run_role_check_mode(
+        tmp_path, "alertmanager", {**USERS, "alertmanager_receivers": [{"name": "hook", "type": "webhook"}]}
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    assert "alertmanager_receivers[0] (hook): a webhook receiver needs url" in failed[0]["msg"][0]
-    report = json.loads(process.stdout)
-    names = [task["task"]["name"] for play in report["plays"] for task in play["tasks"]]
-    assert names[-1].endswith("Check the role's variables before any change"), names
-    assert report["stats"]["localhost"]["changed"] == 0
+    assert "alertmanager_receivers[0] (hook): a webhook receiver needs url" in failure["msg"][0]
+    assert_stopped_at_the_preflight(process)
     assert SECRET not in process.stdout + process.stderr
 
 
 def test_an_unknown_receiver_type_fails_in_the_argument_spec(tmp_path):
-    process, failed = run_role_on_localhost(
+    process, failed = run_role_preflight(
         tmp_path,
-        ALERTMANAGER_PLAY,
-        {
-            **USERS,
-            "alertmanager_receivers": [{"name": "pager", "type": "opsgenie", "url": "https://x.example"}],
-            "ansible_python_interpreter": sys.executable,
-        },
-        "--tags",
-        "alertmanager_preflight",
+        "alertmanager",
+        {**USERS, "alertmanager_receivers": [{"name": "pager", "type": "opsgenie", "url": "https://x.example"}]},
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("alertmanager_receivers" in error and "opsgenie" in error for error in errors), failed[0]
+    assert_argument_error(process, failed, "alertmanager_receivers", "opsgenie")
     assert SECRET not in process.stdout + process.stderr
 
 
 def test_grafana_without_an_admin_password_fails_before_any_change(tmp_path):
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Dashboards\n  hosts: localhost\n  roles:\n    - role: corvid.platform.grafana\n",
-        {**GRAFANA, "grafana_admin_password": ""},
-        "--check",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    assert failed[0]["msg"] == [
+    process, failure = run_role_check_mode(tmp_path, "grafana", {**GRAFANA, "grafana_admin_password": ""})
+    assert failure["msg"] == [
         "grafana_admin_password is empty: set it (from vault); Grafana's default admin/admin is never used."
     ]
-    report = json.loads(process.stdout)
-    names = [task["task"]["name"] for play in report["plays"] for task in play["tasks"]]
-    assert names[-1].endswith("Check the role's variables before any change"), names
-    assert report["stats"]["localhost"]["changed"] == 0
+    assert_stopped_at_the_preflight(process)
     assert SECRET not in process.stdout + process.stderr

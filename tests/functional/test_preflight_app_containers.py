@@ -1,11 +1,11 @@
-"""Every preflight message of the app_containers role (the runner lives in test_preflight.py)."""
+"""Every preflight message of the app_containers role (the runner is tests/tools/preflight_cases.py)."""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
-from test_preflight import SECRET, assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import SECRET, PreflightCases, one_failure, run_role_on_localhost
 
 APP = {
     "name": "demo",
@@ -158,29 +158,11 @@ GOOD: dict[str, dict] = {
     "app_good_none": {},
 }
 
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: ("app_containers", variables) for name, (variables, _) in CASES.items()}
-    cases.update((name, ("app_containers", variables)) for name, variables in GOOD.items())
-    return run_preflight(tmp_path_factory.mktemp("preflight_app_containers"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", GOOD)
-def test_good_variables_pass(preflight, host):
-    messages, output = preflight
-    assert host not in messages, messages.get(host)
-    assert f'"{host}"' in output, f"{host} did not run"
-
-
-def test_secret_values_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+PREFLIGHT = PreflightCases("app_containers", CASES, GOOD, secret=SECRET, check_ran=True)
+preflight = PREFLIGHT.fixture("preflight_app_containers")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_secret_values_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 def test_a_secret_given_as_a_variable_name_is_not_repeated(preflight):
@@ -207,7 +189,6 @@ def test_the_deploy_entry_point_checks_its_inputs_first(tmp_path, variables, exp
         "        name: corvid.platform.app_containers\n        tasks_from: deploy\n",
         {"app_containers_deploy_host": "app-nowhere", "ansible_python_interpreter": sys.executable, **variables},
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    assert expected in str(failed[0].get("msg")), failed[0]
-    assert failed[0].get("assertion") == "__app_containers_deploy_problems | length == 0", failed[0]
+    failure = one_failure(process, failed)
+    assert expected in str(failure.get("msg")), failure
+    assert failure.get("assertion") == "__app_containers_deploy_problems | length == 0", failure

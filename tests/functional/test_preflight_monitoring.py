@@ -1,4 +1,4 @@
-"""Every preflight message of the exporters and prometheus roles (the runner lives in test_preflight.py).
+"""Every preflight message of the exporters and prometheus roles (the runner: tests/tools/preflight_cases.py).
 
 Bad input of the monitoring tier fails before any change, naming the variable: an exporter port
 used twice, an unknown severity, a rule that does not parse, a retention that is not a duration,
@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-import pytest
-from test_preflight import ROOT, assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import ROOT, PreflightCases, assert_argument_error, run_role_check_mode, run_role_preflight
 
 SECRET = "monitoring-preflight-secret-7c1e"
 EXPORTERS = {"exporters_basic_auth_password": SECRET}
@@ -301,11 +300,9 @@ CASES: dict[str, tuple[str, dict, str]] = {
     ),
 }
 
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: (role, variables) for name, (role, variables, _) in CASES.items()}
-    cases["exporters_good"] = (
+# host name: (role, variables that pass)
+GOOD: dict[str, tuple[str, dict]] = {
+    "exporters_good": (
         "exporters",
         {
             **EXPORTERS,
@@ -318,8 +315,8 @@ def preflight(tmp_path_factory):
             "exporters_redis_version": "1.62.0",
             "exporters_redis_tarball_sha256": SHA256.upper(),
         },
-    )
-    cases["prometheus_good"] = (
+    ),
+    "prometheus_good": (
         "prometheus",
         {
             **PROMETHEUS,
@@ -332,53 +329,31 @@ def preflight(tmp_path_factory):
             ],
             **PROMETHEUS_TARBALL,
         },
-    )
-    return run_preflight(tmp_path_factory.mktemp("preflight_monitoring"), cases)
+    ),
+}
 
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][2], SECRET)
-
-
-@pytest.mark.parametrize("host", ["exporters_good", "prometheus_good"])
-def test_good_variables_pass(preflight, host):
-    messages, _ = preflight
-    assert host not in messages, messages.get(host)
-
-
-def test_secret_values_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+PREFLIGHT = PreflightCases(None, CASES, GOOD, secret=SECRET)
+preflight = PREFLIGHT.fixture("preflight_monitoring")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_secret_values_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 def test_unknown_exporter_fails_in_the_argument_spec(tmp_path):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Exporters\n  hosts: localhost\n  roles:\n    - role: corvid.platform.exporters\n",
-        {"exporters_enabled": ["node", "mysql"], **EXPORTERS, "ansible_python_interpreter": sys.executable},
-        "--tags",
-        "exporters_preflight",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("exporters_enabled" in error and "mysql" in error for error in errors), failed[0]
+    process, failed = run_role_preflight(tmp_path, "exporters", {"exporters_enabled": ["node", "mysql"], **EXPORTERS})
+    assert_argument_error(process, failed, "exporters_enabled", "mysql")
 
 
 def test_retention_fails_before_any_change(tmp_path):
     """The whole role on localhost in check mode: the first failure is the preflight, nothing ran before it."""
-    process, failed = run_role_on_localhost(
+    process, failure = run_role_check_mode(
         tmp_path,
-        "- name: Prometheus\n  hosts: localhost\n  roles:\n    - role: corvid.platform.prometheus\n",
+        "prometheus",
         {**PROMETHEUS, "prometheus_retention": "a month", "ansible_python_interpreter": sys.executable},
-        "--check",
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
     assert 'prometheus_retention must be a Prometheus duration such as 30d, 2w, 12h or 1h30m, not "a month"' in str(
-        failed[0].get("msg")
+        failure.get("msg")
     )
     plays = json.loads(process.stdout)["plays"]
     changed = [

@@ -1,11 +1,10 @@
-"""Every preflight message of the nginx role (the runner lives in test_preflight.py)."""
+"""Every preflight message of the nginx role (the runner is tests/tools/preflight_cases.py)."""
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
-import pytest
-from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import PreflightCases, assert_argument_error, run_role_preflight
 
 SITE = {
     "name": "agent",
@@ -286,53 +285,25 @@ GOOD: dict[str, dict] = {
 }
 
 
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("preflight_nginx")
+def org_key_file(workdir: Path) -> dict:
+    """nginx.org's key from a file of the run's directory."""
     key_file = workdir / "nginx_signing.asc"
     key_file.write_text(KEY)
-    cases = {name: ("nginx", variables) for name, (variables, _) in CASES.items()}
-    cases.update((name, ("nginx", variables)) for name, variables in GOOD.items())
-    cases["nginx_good_nginx_org_key_file"] = ("nginx", {**NGINX_ORG, "nginx_org_signing_key_file": str(key_file)})
-    return run_preflight(workdir, cases)
+    return {**NGINX_ORG, "nginx_org_signing_key_file": str(key_file)}
 
 
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1])
-
-
-@pytest.mark.parametrize("host", [*GOOD, "nginx_good_nginx_org_key_file"])
-def test_good_variables_pass(preflight, host):
-    messages, output = preflight
-    assert host not in messages, messages.get(host)
-    assert f'"{host}"' in output, f"{host} did not run"
+PREFLIGHT = PreflightCases("nginx", CASES, {**GOOD, "nginx_good_nginx_org_key_file": org_key_file}, check_ran=True)
+preflight = PREFLIGHT.fixture("preflight_nginx")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
 
 
 def test_unknown_tls_protocol_fails_in_the_argument_spec(tmp_path):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n",
-        {"nginx_tls_protocols": ["TLSv1.3", "SSLv3"], "ansible_python_interpreter": sys.executable},
-        "--tags",
-        "nginx_preflight",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("nginx_tls_protocols" in error and "SSLv3" in error for error in errors), failed[0]
+    process, failed = run_role_preflight(tmp_path, "nginx", {"nginx_tls_protocols": ["TLSv1.3", "SSLv3"]})
+    assert_argument_error(process, failed, "nginx_tls_protocols", "SSLv3")
 
 
 def test_unknown_repository_fails_in_the_argument_spec(tmp_path):
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Edge\n  hosts: localhost\n  roles:\n    - role: corvid.platform.nginx\n",
-        {"nginx_repository": "nginx.com", "ansible_python_interpreter": sys.executable},
-        "--tags",
-        "nginx_preflight",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("nginx_repository" in error and "nginx.com" in error for error in errors), failed[0]
+    process, failed = run_role_preflight(tmp_path, "nginx", {"nginx_repository": "nginx.com"})
+    assert_argument_error(process, failed, "nginx_repository", "nginx.com")

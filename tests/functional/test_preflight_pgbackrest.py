@@ -1,4 +1,4 @@
-"""Every preflight message of the pgbackrest role (the runner lives in test_preflight.py).
+"""Every preflight message of the pgbackrest role (the runner is tests/tools/preflight_cases.py).
 
 The restore entry point's checks against the repositories (an unknown set, a target time in
 the future or before the oldest backup) need real backups: molecule/pgbackrest tests them.
@@ -7,10 +7,9 @@ the future or before the oldest backup) need real backups: molecule/pgbackrest t
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import PreflightCases, assert_argument_error, run_role_preflight
 
 SECRET = "preflight-pgbackrest-secret-7f3c"
 REPO = {"endpoint": "objects1", "bucket": "corvid-backups-primary", "key": SECRET, "secret": SECRET}
@@ -175,24 +174,10 @@ GOOD: dict[str, dict] = {
     ),
 }
 
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: ("pgbackrest", variables) for name, (variables, _) in CASES.items()}
-    cases.update((name, ("pgbackrest", variables)) for name, variables in GOOD.items())
-    return run_preflight(tmp_path_factory.mktemp("preflight_pgbackrest"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", GOOD)
-def test_good_variables_pass(preflight, host):
-    messages, output = preflight
-    assert host not in messages, messages.get(host)
-    assert f'"{host}"' in output, f"{host} did not run"
+PREFLIGHT = PreflightCases("pgbackrest", CASES, GOOD, secret=SECRET, check_ran=True)
+preflight = PREFLIGHT.fixture("preflight_pgbackrest")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
 
 
 @pytest.mark.parametrize(
@@ -205,15 +190,6 @@ def test_good_variables_pass(preflight, host):
 )
 def test_bad_choice_fails_in_the_argument_spec(tmp_path, variables, variable, value):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Backups\n  hosts: localhost\n  roles:\n    - role: corvid.platform.pgbackrest\n",
-        {**GOOD_VARIABLES, **variables, "ansible_python_interpreter": sys.executable},
-        "--tags",
-        "pgbackrest_preflight",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any(variable in error and value in error for error in errors), failed[0]
+    process, failed = run_role_preflight(tmp_path, "pgbackrest", {**GOOD_VARIABLES, **variables})
+    assert_argument_error(process, failed, variable, value)
     assert SECRET not in json.dumps(failed)

@@ -1,11 +1,9 @@
-"""Every preflight message of the pgbouncer role (the runner lives in test_preflight.py)."""
+"""Every preflight message of the pgbouncer role (the runner is tests/tools/preflight_cases.py)."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import PreflightCases, assert_argument_error, run_role_preflight
 
 SECRET = "preflight-secret-9c1e"
 TLS = {
@@ -153,30 +151,18 @@ CASES: dict[str, tuple[dict, str]] = {
     ),
 }
 
+# host name: variables that pass.
+GOOD_HOSTS: dict[str, dict] = {
+    "pgbouncer_good": GOOD,
+    "pgbouncer_no_databases_no_password": TLS,
+    "pgbouncer_tls_off": {"pgbouncer_client_tls_sslmode": "disable"},
+}
 
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: ("pgbouncer", variables) for name, (variables, _) in CASES.items()}
-    cases["pgbouncer_good"] = ("pgbouncer", GOOD)
-    cases["pgbouncer_no_databases_no_password"] = ("pgbouncer", TLS)
-    cases["pgbouncer_tls_off"] = ("pgbouncer", {"pgbouncer_client_tls_sslmode": "disable"})
-    return run_preflight(tmp_path_factory.mktemp("preflight_pgbouncer"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", ["pgbouncer_good", "pgbouncer_no_databases_no_password", "pgbouncer_tls_off"])
-def test_good_variables_pass(preflight, host):
-    messages, _ = preflight
-    assert host not in messages, messages.get(host)
-
-
-def test_secret_stays_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+PREFLIGHT = PreflightCases("pgbouncer", CASES, GOOD_HOSTS, secret=SECRET)
+preflight = PREFLIGHT.fixture("preflight_pgbouncer")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_secret_stays_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 @pytest.mark.parametrize(
@@ -190,15 +176,6 @@ def test_secret_stays_out_of_the_whole_output(preflight):
 )
 def test_argument_spec_names_the_variable(tmp_path, variables, name):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Pooler\n  hosts: localhost\n  roles:\n    - role: corvid.platform.pgbouncer\n",
-        {**GOOD, **variables, "ansible_python_interpreter": sys.executable},
-        "--tags",
-        "pgbouncer_preflight",
-    )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any(name in error for error in errors), failed[0]
+    process, failed = run_role_preflight(tmp_path, "pgbouncer", {**GOOD, **variables})
+    assert_argument_error(process, failed, name)
     assert SECRET not in process.stdout

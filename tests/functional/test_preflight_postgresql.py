@@ -1,4 +1,4 @@
-"""Every preflight message of the postgresql role (the runner lives in test_preflight.py).
+"""Every preflight message of the postgresql role (the runner is tests/tools/preflight_cases.py).
 
 Each case is one local host whose variables hold one mistake; its preflight task must fail
 with that message alone. Two helper hosts act as primaries for the replica cases.
@@ -6,10 +6,7 @@ with that message alone. Two helper hosts act as primaries for the replica cases
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-from test_preflight import SECRET, assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import SECRET, PreflightCases, assert_argument_error, run_role_preflight
 
 TLS = {
     "postgresql_ssl_cert_file": "/etc/corvid/pki/postgresql.fullchain.crt",
@@ -187,73 +184,50 @@ CASES: dict[str, tuple[dict, str]] = {
     ),
 }
 
+# host name: variables that pass (the primaries too).
+GOOD: dict[str, dict] = {
+    "postgresql_good": {
+        **TLS,
+        "postgresql_hba_networks": ["10.0.0.0/8", "fd00::/8"],
+        "postgresql_users": [APP, {"name": "reporter", "password": SECRET, "roles": ["pg_read_all_data"]}],
+        "postgresql_databases": [DB],
+        "postgresql_schemas": [{"database": "ai_agent_sdk", "name": "agent", "owner": "app"}],
+        "postgresql_extensions": [{"database": "ai_agent_sdk", "name": "pgcrypto"}],
+        "postgresql_privileges": [
+            {
+                "database": "ai_agent_sdk",
+                "type": "database",
+                "objs": "ai_agent_sdk",
+                "roles": ["reporter"],
+                "privs": "CONNECT",
+            },
+            {
+                "database": "ai_agent_sdk",
+                "type": "table",
+                "schema": "agent",
+                "objs": "ALL_IN_SCHEMA",
+                "roles": "reporter",
+                "privs": ["SELECT"],
+            },
+        ],
+        "postgresql_monitoring_user": {"name": "postgres_exporter", "password": SECRET},
+        "postgresql_shared_buffers": "2GB",
+    },
+    **PRIMARIES,
+}
 
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: ("postgresql", variables) for name, (variables, _) in CASES.items()}
-    cases.update({name: ("postgresql", variables) for name, variables in PRIMARIES.items()})
-    cases["postgresql_good"] = (
-        "postgresql",
-        {
-            **TLS,
-            "postgresql_hba_networks": ["10.0.0.0/8", "fd00::/8"],
-            "postgresql_users": [APP, {"name": "reporter", "password": SECRET, "roles": ["pg_read_all_data"]}],
-            "postgresql_databases": [DB],
-            "postgresql_schemas": [{"database": "ai_agent_sdk", "name": "agent", "owner": "app"}],
-            "postgresql_extensions": [{"database": "ai_agent_sdk", "name": "pgcrypto"}],
-            "postgresql_privileges": [
-                {
-                    "database": "ai_agent_sdk",
-                    "type": "database",
-                    "objs": "ai_agent_sdk",
-                    "roles": ["reporter"],
-                    "privs": "CONNECT",
-                },
-                {
-                    "database": "ai_agent_sdk",
-                    "type": "table",
-                    "schema": "agent",
-                    "objs": "ALL_IN_SCHEMA",
-                    "roles": "reporter",
-                    "privs": ["SELECT"],
-                },
-            ],
-            "postgresql_monitoring_user": {"name": "postgres_exporter", "password": SECRET},
-            "postgresql_shared_buffers": "2GB",
-        },
-    )
-    return run_preflight(tmp_path_factory.mktemp("preflight_postgresql"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", ["postgresql_good", *PRIMARIES])
-def test_good_variables_pass(preflight, host):
-    messages, _ = preflight
-    assert host not in messages, messages.get(host)
-
-
-def test_secret_values_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+PREFLIGHT = PreflightCases("postgresql", CASES, GOOD, secret=SECRET)
+preflight = PREFLIGHT.fixture("preflight_postgresql")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_secret_values_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 def test_unknown_hba_type_fails_in_the_argument_spec(tmp_path):
     """A plain `host` line is not even a choice: the role's argument spec names the variable."""
-    process, failed = run_role_on_localhost(
+    process, failed = run_role_preflight(
         tmp_path,
-        "- name: Database\n  hosts: localhost\n  roles:\n    - role: corvid.platform.postgresql\n",
-        {
-            "postgresql_hba_entries": [{"type": "host", "address": "0.0.0.0/0", "method": "scram-sha-256"}],
-            "ansible_python_interpreter": sys.executable,
-        },
-        "--tags",
-        "postgresql_preflight",
+        "postgresql",
+        {"postgresql_hba_entries": [{"type": "host", "address": "0.0.0.0/0", "method": "scram-sha-256"}]},
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("postgresql_hba_entries" in error and "host" in error for error in errors), failed[0]
+    assert_argument_error(process, failed, "postgresql_hba_entries", "host")

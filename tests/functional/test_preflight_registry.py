@@ -1,11 +1,8 @@
-"""Every preflight message of the registry role (the runner lives in test_preflight.py)."""
+"""Every preflight message of the registry role (the runner is tests/tools/preflight_cases.py)."""
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-from test_preflight import assert_fails_alone, run_preflight, run_role_on_localhost
+from preflight_cases import PreflightCases, assert_argument_error, run_role_preflight
 
 SECRET = "registry-preflight-secret-7c1e"
 TLS = {
@@ -92,46 +89,17 @@ GOOD: dict[str, dict] = {
     ),
 }
 
-
-@pytest.fixture(scope="module")
-def preflight(tmp_path_factory):
-    cases = {name: ("registry", variables) for name, (variables, _) in CASES.items()}
-    cases.update((name, ("registry", variables)) for name, variables in GOOD.items())
-    return run_preflight(tmp_path_factory.mktemp("preflight_registry"), cases)
-
-
-@pytest.mark.parametrize("host", CASES)
-def test_each_problem_fails_with_its_own_message(preflight, host):
-    assert_fails_alone(preflight, host, CASES[host][1], SECRET)
-
-
-@pytest.mark.parametrize("host", GOOD)
-def test_good_variables_pass(preflight, host):
-    messages, output = preflight
-    assert host not in messages, messages.get(host)
-    assert f'"{host}"' in output, f"{host} did not run"
-
-
-def test_passwords_stay_out_of_the_whole_output(preflight):
-    _, output = preflight
-    assert SECRET not in output
+PREFLIGHT = PreflightCases("registry", CASES, GOOD, secret=SECRET, check_ran=True)
+preflight = PREFLIGHT.fixture("preflight_registry")
+test_each_problem_fails_with_its_own_message = PREFLIGHT.problem_test()
+test_good_variables_pass = PREFLIGHT.good_test()
+test_passwords_stay_out_of_the_whole_output = PREFLIGHT.secret_test()
 
 
 def test_unknown_user_state_fails_in_the_argument_spec(tmp_path):
     """The role itself, limited to its preflight tag on localhost: the argument spec names it."""
-    process, failed = run_role_on_localhost(
-        tmp_path,
-        "- name: Registry\n  hosts: localhost\n  roles:\n    - role: corvid.platform.registry\n",
-        {
-            **TLS,
-            "registry_users": [{"name": "build", "password": SECRET, "state": "disabled"}],
-            "ansible_python_interpreter": sys.executable,
-        },
-        "--tags",
-        "registry_preflight",
+    process, failed = run_role_preflight(
+        tmp_path, "registry", {**TLS, "registry_users": [{"name": "build", "password": SECRET, "state": "disabled"}]}
     )
-    assert process.returncode != 0
-    assert len(failed) == 1, failed
-    errors = failed[0].get("argument_errors", [])
-    assert any("state" in error and "disabled" in error for error in errors), failed[0]
+    assert_argument_error(process, failed, "state", "disabled")
     assert SECRET not in process.stdout + process.stderr
