@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from preflight_cases import BIN, MEMORY_CACHE, ROOT, ansible_playbook
 
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 IMAGE = "corvid-lab/debian:bookworm"
 NAME = "corvid-test-redis-bad-input"
 # A recognisable secret: it must never show up in the output.
@@ -157,28 +156,14 @@ def run_role(container, tmp_path_factory):
         extra_vars: dict, *options: str, role: str = "redis"
     ) -> tuple[subprocess.CompletedProcess, dict[str, int], list[str]]:
         (workdir / "vars.json").write_text(json.dumps(extra_vars))
-        process = subprocess.run(
-            [
-                BIN / "ansible-playbook",
-                "-i",
-                workdir / "inventory.ini",
-                "-e",
-                f"@{workdir / 'vars.json'}",
-                *options,
-                workdir / f"{role}.yml",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=ROOT,
-            timeout=300,
-            env={
-                **os.environ,
-                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory",
-                "ANSIBLE_FORCE_COLOR": "0",
-                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-            },
+        process = ansible_playbook(
+            "-i",
+            workdir / "inventory.ini",
+            "-e",
+            f"@{workdir / 'vars.json'}",
+            *options,
+            workdir / f"{role}.yml",
+            settings={**MEMORY_CACHE, "ANSIBLE_FORCE_COLOR": "0"},
         )
         report = json.loads(process.stdout)
         return process, report["stats"].get(NAME, {}), failure_messages(report)

@@ -7,17 +7,13 @@ check runs once on the controller), so the inventories need not exist as machine
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from preflight_cases import ROOT, ansible_playbook
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TASK = "Check the inventory for every problem at once"
 SECRET = "inventory-secret-9c1f"
 
@@ -27,20 +23,13 @@ def run_preflight(
 ) -> tuple[int, dict | None, str]:
     """Run the playbook with the JSON callback in `env` (default: this process's environment);
     return rc, the check task's result and stdout."""
-    env = {
-        **(env or os.environ),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-    }
-    run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "preflight.yml")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
+    run = ansible_playbook(
+        "-i",
+        str(inventory),
+        str(ROOT / "playbooks" / "preflight.yml"),
         timeout=timeout,
-        check=False,
+        env=env,
+        settings={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
     )
     output = json.loads(run.stdout)
     for play in output["plays"]:
