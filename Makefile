@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv docker images lab lab-up lab-aws-seed lab-registry lab-app-images lab-converge lab-summary lab-down lint unit sanity \
-	functional functional-mcp venv-oldest molecule molecule-all lab-test build test bench clean
+	functional functional-mcp venv-oldest molecule molecule-all lab-test build test checks-then-molecule bench clean
 
 # Every target carries its description after "##"; `make help` lists them all.
 help: ## this list
@@ -136,16 +136,21 @@ molecule-all: venv images ## every molecule scenario, MOLECULE_JOBS at a time (l
 lab-test: venv images ## remove the lab, make lab from nothing, then pytest tests/lab
 	$(MAKE) --no-print-directory lab-down
 	$(MAKE) --no-print-directory lab
-	$(BIN)/pytest tests/lab
+	$(BIN)/pytest --durations=15 tests/lab
 
-# The molecule scenarios and the lab test run side by side: both wait on apt, systemd and the
-# lab's timers far more than on the CPU, and each has containers and networks of its own.
-# molecule-all writes a log per scenario (.cache/molecule-logs) and prints one line each.
-test: ## every check CI runs, in CI's order (molecule-all beside lab-test); prints the total time
+# Two streams side by side. The lab test (build the lab from nothing, converge it, test it:
+# the longest part) in one; the checks and then the molecule scenarios (two at a time) in the
+# other. The checks mostly use one core and the lab test mostly waits on apt, systemd and the
+# lab's timers, so together they fill the machine. Each stream has containers and networks of
+# its own. molecule-all writes a log per scenario (.cache/molecule-logs) and prints one line each.
+CHECKS := lint unit sanity build functional
+test: venv venv-oldest images ## every check CI runs: lab-test beside the checks then molecule-all; prints the total time
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit sanity build functional; \
-	$(MAKE) --no-print-directory -j2 molecule-all lab-test; \
+	$(MAKE) --no-print-directory -j2 lab-test checks-then-molecule; \
 	echo "make test: all checks passed in $$(( $$(date +%s) - start )) s"
+
+checks-then-molecule: ## lint, unit, sanity, build, functional, then molecule-all (make test's second stream)
+	@for step in $(CHECKS) molecule-all; do $(MAKE) --no-print-directory $$step; done
 
 bench: venv images ## benchmarks: converge times and task counts, MCP checks, backups of 1 GB, the no-change run as the lab grows, a deploy under load, monitoring
 	$(BIN)/python tests/bench/bench_lab.py
