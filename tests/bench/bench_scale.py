@@ -6,20 +6,20 @@
 2. Every tier doubled: a copy of each host of the tier groups (db1 -> db1x, ...) is added by an
    extra inventory file under .cache/bench/ and created as a lab container (lab/lab.yml, the same
    images, limited to the copies), converged once with playbooks/site.yml limited to the copies
-   (not timed: the lab's own hosts are not in that run), then the same measures on the whole
-   doubled inventory. Before that timed run a check-mode run of site.yml on the lab's own hosts
-   must report 0 changed with the copies in the inventory; otherwise the timed run is skipped.
+   (not timed: the lab's own hosts are not in that run), then the whole doubled inventory once
+   (not timed: the lab's edge, monitoring and database hosts take the copies in), then the same
+   measures on the whole doubled inventory.
 3. The copies are removed whatever happens (containers, their apt cache directories and cached
-   facts, the object store prefix their backups went to), and the table is printed and written
-   as JSON to .cache/bench/.
+   facts, the object store prefix their backups went to), the lab is converged again without
+   them (its edge pools, scrape targets and database clients as before), and the table is
+   printed and written as JSON to .cache/bench/.
 
-The copies never disturb the lab's hosts:
+The copies are a second set of the same tiers beside the lab's own:
   - a copy keeps its original's host variables, with every reference to another lab host turned
     into that host's copy (cache2x replicates from cache1x, never from cache1);
   - database copies are separate primaries (no postgresql_primary): a replica would make the
     lab's primary allow and count it; their pgBackRest repositories get a path of their own
     (/corvid-bench/<host>) in the same buckets;
-  - the lab's monitoring hosts keep scraping the lab's hosts only (prometheus_target_hosts);
   - no published port is copied.
 
     make bench                                      # (proposed) the lab; about 20 to 30 min
@@ -67,6 +67,7 @@ class Bench:
         self.extra_inventory = ROOT / ".cache" / "bench-inventory" / "extra.yml"
         self.extra_inventory.parent.mkdir(parents=True, exist_ok=True)
         self.copies: dict[str, str] = {}  # original -> copy
+        self.lab_touched = False  # the lab's own hosts were converged with the copies in the inventory
         self.created_cache_dirs: list[Path] = []
         self.deadline = benchkit.deadline_timestamp(args.deadline) if args.deadline else None
         self.logs = self.work / "logs"
@@ -74,12 +75,15 @@ class Bench:
 
     # -- running ansible -----------------------------------------------------------------------
 
-    def playbook(self, name: str, playbook: str, *args: str, extra: bool = False, timeout: int | None = None) -> dict:
-        """Run a playbook; its wall time, rc, recap and task timings (the output goes to a log file)."""
+    def playbook(
+        self, name: str, playbook: str, *args: str, extra: bool = False, timeout: int | None = None, cleanup=False
+    ) -> dict:
+        """Run a playbook; its wall time, rc, recap and task timings (the output goes to a log file).
+        A cleanup run is not held to the deadline (the cleanup margin is kept for it)."""
         inventories = ["-i", str(self.inventory)] + (["-i", str(self.extra_inventory)] if extra else [])
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
         limit = timeout or self.args.timeout
-        if self.deadline is not None:
+        if self.deadline is not None and not cleanup:
             left = self.deadline - time.time() - self.args.cleanup_margin
             if left < 30:
                 raise BenchError(f"{name} not started: the deadline ({self.args.deadline} UTC) is too close")
@@ -102,8 +106,7 @@ class Bench:
     # -- the copies ----------------------------------------------------------------------------
 
     def build_extra_inventory(self) -> None:
-        """The extra inventory: a copy of every tier host, in the same groups, and the pins that
-        keep the lab's own hosts as they are."""
+        """The extra inventory: a copy of every tier host, in the same groups."""
         data = self.inventory_export()
         hostvars = data.get("_meta", {}).get("hostvars", {})
 
@@ -155,23 +158,12 @@ class Bench:
                 if original in hosts:
                     groups[tier]["hosts"][name] = None
             groups[EXTRA_GROUP]["hosts"][name] = own
-        # The lab's monitoring hosts scrape the lab's hosts only, as before.
-        pins = {}
-        if not any(group_var("prometheus_target_hosts", group) for group in data):
-            for host in tier_hosts.get("monitoring", []):
-                if "prometheus_target_hosts" not in hostvars.get(host, {}):
-                    pins[host] = {
-                        "prometheus_target_hosts": (
-                            "{{ groups['all'] | reject('in', groups['" + EXTRA_GROUP + "'] | default([])) | list }}"
-                        )
-                    }
-        groups["bench_pins"] = {"hosts": pins}
         text = (
             "# Written by tests/bench/bench_scale.py for one run, removed after it: a copy of every\n"
             "# tier host (see the script's docstring).\n" + json.dumps({"all": {"children": groups}}, indent=2) + "\n"
         )
         self.extra_inventory.write_text(text)
-        log(f"copies: {', '.join(self.copies.values())}; pinned: {', '.join(pins) or 'nothing'}")
+        log(f"copies: {', '.join(self.copies.values())}")
 
     def seed_apt_caches(self) -> None:
         """Each copy starts with its original's downloaded packages (hard links, no lock files)."""
@@ -258,17 +250,13 @@ class Bench:
                     f"the first converge of the copies failed ({'; '.join(failed) or 'rc ' + str(converge['rc'])};"
                     " see converge-copies.log)"
                 )
-            if not self.args.no_guard:
-                guard = self.playbook(
-                    "guard", self.args.playbook, "--check", "--limit", ",".join(self.copies), extra=True
-                )
-                doubled["guard"] = benchkit.summarise(guard)
-                changed = {host: row["changed"] for host, row in guard["recap"].items() if row["changed"]}
-                if guard["rc"] or changed:
-                    raise BenchError(
-                        f"with the copies in the inventory, check mode on the lab's own hosts reports changes "
-                        f"({changed or 'rc ' + str(guard['rc'])}): the timed run is skipped (see guard.log)"
-                    )
+            # The lab's own hosts take the copies in (the edge's pools, the scrape targets, the
+            # MCP checks, the database's clients): one converge of the whole doubled inventory.
+            self.lab_touched = True
+            whole = self.playbook("converge-doubled", self.args.playbook, extra=True)
+            doubled["converge_doubled"] = benchkit.summarise(whole)
+            if whole["rc"]:
+                raise BenchError(f"the doubled inventory's converge failed (rc {whole['rc']}, converge-doubled.log)")
             doubled["preflight"] = self.preflight("preflight-doubled", extra=True)
             doubled["no_change"] = benchkit.summarise(self.playbook("site-doubled", self.args.playbook, extra=True))
         except BenchError as error:
@@ -284,6 +272,13 @@ class Bench:
                 result["cleanup"] = self.remove_copies()
                 for line in result["cleanup"]:
                     log(f"  {line}")
+            if self.lab_touched:
+                # Back to the lab as it was: its own hosts forget the copies.
+                restore = self.playbook("restore", self.args.playbook, cleanup=True)
+                result["restore"] = {"seconds": restore["seconds"], "rc": restore["rc"], "tail": restore["tail"]}
+                log(f"restore: the lab converged without the copies, rc {restore['rc']} in {restore['seconds']:.0f} s")
+                if restore["rc"]:
+                    status = status or 1
             benchkit.finish(self.out, "scale", result, self.logs, print_table)
         return status
 
@@ -322,7 +317,11 @@ def print_table(result: dict) -> None:
             f"{run['seconds']:>8.1f} {run['seconds_per_host_task'] or 0:>11.3f} {preflight or '-':>11}"
         )
     doubled = result["sizes"].get("tiers doubled", {})
-    for key, label in (("create", "create the copies"), ("converge_copies", "first converge of the copies")):
+    for key, label in (
+        ("create", "create the copies"),
+        ("converge_copies", "first converge of the copies"),
+        ("converge_doubled", "converge of the doubled inventory"),
+    ):
         if key in doubled:
             print(f"{label}: {doubled[key]['seconds']:.1f} s (rc {doubled[key]['rc']})")
     for label, size in result["sizes"].items():
@@ -336,6 +335,9 @@ def print_table(result: dict) -> None:
                 f"  {host:14} {row['tasks']:>6} {row['skipped']:>8} {row['changed']:>8} {row['busy_seconds']:>8.1f} "
                 f"{row['seconds_per_task'] or 0:>7.3f}"
             )
+    if "restore" in result:
+        restore = result["restore"]
+        print(f"\nthe lab converged again without the copies: {restore['seconds']:.1f} s (rc {restore['rc']})")
     if result.get("error"):
         print(f"\nnot measured: {result['error']}")
 
@@ -357,7 +359,6 @@ def main() -> int:
         help="the lab's object store, to remove the copies' backups ('' to leave them)",
     )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per ansible-playbook run")
-    parser.add_argument("--no-guard", action="store_true", help="skip the check-mode run on the lab's own hosts")
     parser.add_argument("--deadline", help="HH:MM UTC: no run goes past it (minus --cleanup-margin); then clean up")
     parser.add_argument("--cleanup-margin", type=int, default=90, help="seconds kept for the cleanup")
     args = parser.parse_args()
