@@ -9,10 +9,10 @@
    (not timed: the lab's own hosts are not in that run), then the whole doubled inventory once
    (not timed: the lab's edge, monitoring and database hosts take the copies in), then the same
    measures on the whole doubled inventory.
-3. The copies are removed whatever happens (containers, their apt cache directories and cached
-   facts, the object store prefix their backups went to), the lab is converged again without
-   them (its edge pools, scrape targets and database clients as before), and the table is
-   printed and written as JSON to .cache/bench/.
+3. The lab is converged again without the copies in the inventory (its edge pools, scrape
+   targets and database clients as before), while they still run; then the copies are removed
+   whatever happens (containers, their apt cache directories and cached facts, the object store
+   prefix their backups went to), and the table is printed and written as JSON to .cache/bench/.
 
 The copies are a second set of the same tiers beside the lab's own:
   - a copy keeps its original's host variables, with every reference to another lab host turned
@@ -267,18 +267,20 @@ class Bench:
             result["error"] = "interrupted"
             status = 130
         finally:
-            if self.copies:
-                log("removing the copies")
-                result["cleanup"] = self.remove_copies()
-                for line in result["cleanup"]:
-                    log(f"  {line}")
             if self.lab_touched:
-                # Back to the lab as it was: its own hosts forget the copies.
+                # Back to the lab as it was, while the copies still run: the lab's own hosts
+                # forget them first (the edge's new pools are tested with nginx -t, which must
+                # still resolve every name the old pool files hold), then the copies go.
                 restore = self.playbook("restore", self.args.playbook, cleanup=True)
                 result["restore"] = {"seconds": restore["seconds"], "rc": restore["rc"], "tail": restore["tail"]}
                 log(f"restore: the lab converged without the copies, rc {restore['rc']} in {restore['seconds']:.0f} s")
                 if restore["rc"]:
                     status = status or 1
+            if self.copies:
+                log("removing the copies")
+                result["cleanup"] = self.remove_copies()
+                for line in result["cleanup"]:
+                    log(f"  {line}")
             benchkit.finish(self.out, "scale", result, self.logs, print_table)
         return status
 
