@@ -88,6 +88,12 @@ class CallbackModule(CallbackBase):
         start = self._started.pop((host, task._uuid), None)
         end = time.time()
         delegated = result.result.get("_ansible_delegated_vars") or {}
+        # ansible-core 2.21 names the delegated host; 2.20 keeps only its connection variables,
+        # so the task's own delegate_to stands in when it is a plain name.
+        to = delegated.get("ansible_delegated_host") or delegated.get("ansible_host")
+        named = getattr(task, "delegate_to", None)
+        if not to and isinstance(named, str) and "{" not in named:
+            to = named
         line = {
             "host": host,
             "play": self._play,
@@ -96,7 +102,7 @@ class CallbackModule(CallbackBase):
             "status": status,
             "start": start,
             "seconds": None if start is None else end - start,
-            "delegated_to": delegated.get("ansible_delegated_host") or delegated.get("ansible_host"),
+            "delegated_to": to,
             "for_host": _scoped_value(task, self._var) if self._var else None,
         }
         self._out.write(json.dumps(line) + "\\n")
