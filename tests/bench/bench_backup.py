@@ -25,14 +25,13 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
 
-from benchkit import BIN, ROOT
+from benchkit import BIN, ROOT, run_or_exit
 
 from recap import parse_recap
 
@@ -53,12 +52,7 @@ ENV = {
 
 
 def run(command: list[str], what: str) -> tuple[float, str]:
-    start = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=ENV, check=False)
-    elapsed = time.monotonic() - start
-    if done.returncode:
-        sys.exit(f"bench: {what} failed:\n{done.stdout[-4000:]}{done.stderr[-3000:]}")
-    return elapsed, done.stdout + done.stderr
+    return run_or_exit(command, what, ENV)
 
 
 def molecule(action: str) -> tuple[float, str]:

@@ -16,12 +16,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # benchkit, without PYTHONPATH
 
-from benchkit import BIN, ROOT
+from benchkit import BIN, ROOT, run_or_exit
 
 from recap import parse_recap
 
@@ -30,19 +29,7 @@ ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE
 
 
 def playbook(*args: str) -> tuple[float, str]:
-    start = time.monotonic()
-    run = subprocess.run(
-        [BIN / "ansible-playbook", "-i", INVENTORY, *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=ENV,
-        check=False,
-    )
-    elapsed = time.monotonic() - start
-    if run.returncode:
-        sys.exit(f"bench: ansible-playbook {' '.join(args)} failed:\n{run.stdout[-3000:]}{run.stderr[-2000:]}")
-    return elapsed, run.stdout
+    return run_or_exit([BIN / "ansible-playbook", "-i", INVENTORY, *args], f"ansible-playbook {' '.join(args)}", ENV)
 
 
 EDGE_PORT = 8443  # edge1:443 published on 127.0.0.1 (inventories/lab/hosts.yml)
@@ -136,13 +123,7 @@ def print_edge() -> None:
 
 def make(target: str) -> float:
     """One step of `make lab` (Makefile: LAB_STEPS), timed; the bench stops if it fails."""
-    start = time.monotonic()
-    run = subprocess.run(
-        ["make", "--no-print-directory", target], capture_output=True, text=True, cwd=ROOT, env=ENV, check=False
-    )
-    if run.returncode:
-        sys.exit(f"bench: make {target} failed:\n{run.stdout[-3000:]}{run.stderr[-2000:]}")
-    return time.monotonic() - start
+    return run_or_exit(["make", "--no-print-directory", target], f"make {target}", ENV)[0]
 
 
 def main() -> int:

@@ -181,6 +181,18 @@ def as_text(value: bytes | str | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def run_or_exit(command: list, what: str, env: dict | None = None) -> tuple[float, str]:
+    """Run a command to its end; its wall time and output (stdout, then stderr). If it fails the
+    script stops, with `what` and the end of that output."""
+    start = time.monotonic()
+    command = [str(part) for part in command]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    elapsed = time.monotonic() - start
+    if done.returncode:
+        sys.exit(f"bench: {what} failed:\n{done.stdout[-4000:]}{done.stderr[-3000:]}")
+    return elapsed, done.stdout + done.stderr
+
+
 def _stop_group(process: subprocess.Popen, steps: tuple[tuple[int, float], ...]) -> tuple[str, str]:
     """Signal the process group step after step until it ends; what it wrote meanwhile."""
     for sig, grace in steps:

@@ -51,6 +51,18 @@ def test_seconds_left() -> None:
     assert 99 < benchkit.seconds_left(time.time() + 100) <= 100
 
 
+def test_run_or_exit_returns_the_time_and_both_outputs() -> None:
+    seconds, output = benchkit.run_or_exit(["sh", "-c", "echo out; echo err >&2"], "echo")
+    assert output == "out\nerr\n"
+    assert 0 <= seconds < 30
+
+
+def test_run_or_exit_stops_the_script_naming_the_step_and_the_output() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        benchkit.run_or_exit(["sh", "-c", "echo the-reason >&2; exit 3"], "the seed step")
+    assert str(stopped.value) == "bench: the seed step failed:\nthe-reason\n"
+
+
 def test_run_bounded_stops_a_command_past_its_limit(tmp_path: Path) -> None:
     started = time.monotonic()
     run = benchkit.run_bounded(["sleep", "30"], None, 1, cwd=tmp_path)
