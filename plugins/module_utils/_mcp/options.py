@@ -56,13 +56,10 @@ def validate_endpoint(config, prefix=""):
         raise exc.prefixed(prefix) from None
 
 
-def check_unique_names(configs, indexes=None):
-    """Raise ConfigError when two endpoints report under one name (their URL's, when unnamed).
-
-    ``indexes`` are the endpoints' positions as the user wrote them (default: 0, 1, ...)."""
+def check_unique_names(configs):
+    """Raise ConfigError when two endpoints report under one name (their URL's, when unnamed)."""
     seen = {}
-    for position, config in enumerate(configs):
-        index = position if indexes is None else indexes[position]
+    for index, config in enumerate(configs):
         name = config["name"] or redact_url(config["url"])
         if name in seen:
             raise ConfigError(
