@@ -75,14 +75,12 @@ class Bench:
 
     # -- running ansible -----------------------------------------------------------------------
 
-    def playbook(
-        self, name: str, playbook: str, *args: str, extra: bool = False, timeout: int | None = None, cleanup=False
-    ) -> dict:
+    def playbook(self, name: str, playbook: str, *args: str, extra: bool = False, cleanup: bool = False) -> dict:
         """Run a playbook; its wall time, rc, recap and task timings (the output goes to a log file).
         A cleanup run is not held to the deadline (the cleanup margin is kept for it)."""
         inventories = ["-i", str(self.inventory)] + (["-i", str(self.extra_inventory)] if extra else [])
         command = [str(BIN / "ansible-playbook"), *inventories, str(ROOT / playbook), *args]
-        limit = timeout or self.args.timeout
+        limit = self.args.timeout
         if self.deadline is not None and not cleanup:
             left = self.deadline - time.time() - self.args.cleanup_margin
             if left < 30:
